@@ -1,0 +1,1 @@
+DROP TABLE outbox; DROP TABLE tokens; DROP TABLE signatures; DROP TABLE postcodes; DROP TABLE members; DROP TABLE constituencies; DROP TABLE targets; DROP TABLE milestones; DROP TABLE campaigns; DROP TABLE settings;

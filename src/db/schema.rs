@@ -1,0 +1,125 @@
+// Written by hand to match migrations/{sqlite,postgres}; one schema for both backends.
+diesel::table! {
+    settings (key) {
+        key -> Text,
+        value -> Text,
+    }
+}
+
+diesel::table! {
+    campaigns (id) {
+        id -> BigInt,
+        slug -> Text,
+        title -> Text,
+        summary -> Text,
+        body_md -> Text,
+        content_note -> Nullable<Text>,
+        state -> Text,
+        closes_at -> Nullable<BigInt>,
+        closed_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    milestones (id) {
+        id -> BigInt,
+        campaign_id -> BigInt,
+        threshold -> BigInt,
+        reached_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    targets (id) {
+        id -> BigInt,
+        campaign_id -> BigInt,
+        key -> Text,
+        name -> Text,
+        title -> Text,
+        salutation -> Text,
+        email -> Text,
+        position -> BigInt,
+    }
+}
+
+diesel::table! {
+    constituencies (ons_code) {
+        ons_code -> Text,
+        name -> Text,
+    }
+}
+
+diesel::table! {
+    members (id) {
+        id -> BigInt,
+        ons_code -> Nullable<Text>,
+        name -> Text,
+        party -> Nullable<Text>,
+        email -> Nullable<Text>,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    postcodes (postcode) {
+        postcode -> Text,
+        status -> Text,
+        ons_code -> Nullable<Text>,
+        fetched_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    signatures (id) {
+        id -> BigInt,
+        campaign_id -> BigInt,
+        name -> Text,
+        email -> Text,
+        email_key -> Text,
+        postcode -> Text,
+        ons_code -> Nullable<Text>,
+        updates_opt_in -> Bool,
+        show_name -> Bool,
+        state -> Text,
+        created_at -> BigInt,
+        confirmed_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    tokens (id) {
+        id -> BigInt,
+        token_hash -> Text,
+        purpose -> Text,
+        subject_id -> BigInt,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> BigInt,
+        kind -> Text,
+        subject_id -> BigInt,
+        state -> Text,
+        attempts -> BigInt,
+        run_at -> BigInt,
+        lease_until -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+        created_at -> BigInt,
+        sent_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::joinable!(milestones -> campaigns (campaign_id));
+diesel::joinable!(targets -> campaigns (campaign_id));
+diesel::joinable!(signatures -> campaigns (campaign_id));
+diesel::joinable!(members -> constituencies (ons_code));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    settings, campaigns, milestones, targets, constituencies, members, postcodes, signatures, tokens, outbox,
+);

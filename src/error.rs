@@ -1,0 +1,147 @@
+//! One error type for the whole app. Clients see a code and a sentence written for people;
+//! the underlying cause is logged and never shown.
+use std::collections::BTreeMap;
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+/// Problems with individual input fields, keyed by field name.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct FieldErrors(pub BTreeMap<String, Vec<String>>);
+
+impl FieldErrors {
+    pub fn add(&mut self, field: &str, problem: impl Into<String>) {
+        self.0.entry(field.to_string()).or_default().push(problem.into());
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// The first problem for a field, for showing next to it on a page.
+    pub fn first(&self, field: &str) -> Option<&str> {
+        self.0.get(field).and_then(|v| v.first()).map(String::as_str)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("invalid input")]
+    Validation(FieldErrors),
+    #[error("{1}")]
+    BadRequest(&'static str, String),
+    #[error("{1}")]
+    NotFound(&'static str, String),
+    #[error("{1}")]
+    Conflict(&'static str, String),
+    #[error("{1}")]
+    Unavailable(&'static str, String),
+    #[error("the request body is too large")]
+    PayloadTooLarge,
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("too many requests")]
+    RateLimited { retry_after_secs: u64 },
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+#[derive(Serialize)]
+pub struct ErrorBody<'a> {
+    pub error: &'a str,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<&'a BTreeMap<String, Vec<String>>>,
+}
+
+impl AppError {
+    pub fn not_found() -> Self {
+        AppError::NotFound("not_found", "We couldn't find that page.".into())
+    }
+    pub fn campaign_not_found() -> Self {
+        AppError::NotFound("campaign_not_found", "There is no campaign at that address.".into())
+    }
+    pub fn internal(e: impl Into<anyhow::Error>) -> Self {
+        AppError::Internal(e.into())
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::Validation(_) => "validation_failed",
+            AppError::BadRequest(c, _) | AppError::NotFound(c, _) | AppError::Conflict(c, _) | AppError::Unavailable(c, _) => c,
+            AppError::PayloadTooLarge => "payload_too_large",
+            AppError::UnsupportedMediaType(_) => "unsupported_media_type",
+            AppError::RateLimited { .. } => "rate_limited",
+            AppError::Internal(_) => "internal_error",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            AppError::Validation(f) => {
+                let n = f.0.len();
+                if n == 1 {
+                    "One field needs attention.".into()
+                } else {
+                    format!("{n} fields need attention.")
+                }
+            }
+            AppError::RateLimited { retry_after_secs } => {
+                format!("Too many requests from your connection. Please try again in {retry_after_secs} seconds.")
+            }
+            AppError::Internal(_) => "Something went wrong on our side. Nothing you did caused it; please try again shortly.".into(),
+            other => other.to_string(),
+        }
+    }
+
+    pub fn fields(&self) -> Option<&FieldErrors> {
+        match self {
+            AppError::Validation(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    fn log(&self) {
+        if let AppError::Internal(cause) = self {
+            tracing::error!(error.cause_chain = ?cause, "internal error");
+        }
+    }
+}
+
+impl From<diesel::result::Error> for AppError {
+    fn from(e: diesel::result::Error) -> Self {
+        AppError::Internal(e.into())
+    }
+}
+
+impl From<diesel::r2d2::PoolError> for AppError {
+    fn from(e: diesel::r2d2::PoolError) -> Self {
+        AppError::Unavailable("database_unavailable", format!("The database is not answering right now ({e}). Please try again shortly."))
+    }
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::BadRequest(..) => StatusCode::BAD_REQUEST,
+            AppError::NotFound(..) => StatusCode::NOT_FOUND,
+            AppError::Conflict(..) => StatusCode::CONFLICT,
+            AppError::Unavailable(..) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The JSON shape of DESIGN.md. HTML routes render their own pages (see `routes::pages`).
+    fn error_response(&self) -> HttpResponse {
+        self.log();
+        let body = ErrorBody { error: self.code(), message: self.message(), fields: self.fields().map(|f| &f.0) };
+        let mut res = HttpResponse::build(self.status_code());
+        if let AppError::RateLimited { retry_after_secs } = self {
+            res.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+        }
+        res.insert_header((header::CACHE_CONTROL, "no-store")).json(body)
+    }
+}

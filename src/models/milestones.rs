@@ -1,0 +1,47 @@
+use diesel::prelude::*;
+
+use crate::db::schema::milestones;
+use crate::db::DbConn;
+
+pub fn insert(conn: &mut DbConn, campaign_id: i64, threshold: i64) -> QueryResult<usize> {
+    diesel::insert_into(milestones::table)
+        .values((milestones::campaign_id.eq(campaign_id), milestones::threshold.eq(threshold)))
+        .execute(conn)
+}
+
+/// The ladder, smallest first.
+pub fn ladder(conn: &mut DbConn, campaign_id: i64) -> QueryResult<Vec<i64>> {
+    milestones::table
+        .filter(milestones::campaign_id.eq(campaign_id))
+        .order(milestones::threshold.asc())
+        .select(milestones::threshold)
+        .load(conn)
+}
+
+/// The milestone a campaign is heading for: the first rung above the count. Past the top of
+/// the ladder the target keeps doubling, so the page always has something to aim at.
+pub fn current_target(ladder: &[i64], count: i64) -> i64 {
+    if let Some(t) = ladder.iter().copied().find(|t| *t > count) {
+        return t;
+    }
+    let mut t = ladder.last().copied().unwrap_or(100).max(1);
+    while t <= count {
+        t *= 2;
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::current_target;
+
+    #[test]
+    fn target_moves_up_once_reached() {
+        let ladder = [1500, 5000, 10000];
+        assert_eq!(current_target(&ladder, 0), 1500);
+        assert_eq!(current_target(&ladder, 1499), 1500);
+        assert_eq!(current_target(&ladder, 1500), 5000);
+        assert_eq!(current_target(&ladder, 10000), 20000);
+        assert_eq!(current_target(&[], 5), 100);
+    }
+}

@@ -1,0 +1,10 @@
+//! One file per table: row structs and the queries on them.
+pub mod campaigns;
+pub mod constituencies;
+pub mod milestones;
+pub mod outbox;
+pub mod postcodes;
+pub mod settings;
+pub mod signatures;
+pub mod targets;
+pub mod tokens;

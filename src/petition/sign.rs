@@ -1,0 +1,111 @@
+//! Signing a petition. The signature and its confirmation email are written in one transaction;
+//! nothing here waits on postcodes.io or on the mail server.
+use crate::clock::{now_ms, DAY};
+use crate::db::is_unique_violation;
+use crate::domain::{EmailAddress, PersonName, UkPostcode};
+use crate::error::{AppError, FieldErrors};
+use crate::models::campaigns::{self, CampaignState};
+use crate::models::{outbox, postcodes, signatures};
+use crate::routes::input::Input;
+use crate::state::AppState;
+
+pub const CONFIRM_EMAIL: &str = "signature_confirm";
+pub const ALREADY_SIGNED_EMAIL: &str = "signature_already_confirmed";
+/// A repeat signer gets a fresh email, but a mailbox is never sent more than this many a day
+/// about one petition, so the form cannot be used to flood someone's inbox.
+const EMAILS_PER_DAY: i64 = 5;
+
+#[derive(Debug, Clone)]
+pub struct SignatureRequest {
+    pub name: PersonName,
+    pub email: EmailAddress,
+    pub postcode: UkPostcode,
+    pub updates_opt_in: bool,
+    pub show_name: bool,
+}
+
+impl SignatureRequest {
+    pub fn parse(input: &mut Input) -> Result<Self, FieldErrors> {
+        let name = input.text("name");
+        let name = input.check("name", PersonName::parse(&name));
+        let email = input.text("email");
+        let email = input.check("email", EmailAddress::parse(&email));
+        let postcode = input.text("postcode");
+        let postcode = input.check("postcode", UkPostcode::parse(&postcode));
+        let consent = input.flag("consent");
+        if !consent && input.errors.first("consent").is_none() {
+            input.errors.add("consent", "Tick the box to say you have read the privacy notice and agree to it.");
+        }
+        let updates_opt_in = input.flag("updates_opt_in");
+        let show_name = input.flag("show_name");
+        match (name, email, postcode) {
+            (Some(name), Some(email), Some(postcode)) if input.errors.is_empty() => {
+                Ok(SignatureRequest { name, email, postcode, updates_opt_in, show_name })
+            }
+            _ => Err(std::mem::take(&mut input.errors)),
+        }
+    }
+}
+
+/// Stores a signature (or recognises a repeat) and queues the right email. The answer is the
+/// same either way, so the response never tells anyone whether an address has signed.
+pub async fn sign(state: &AppState, slug: &str, req: SignatureRequest) -> Result<(), AppError> {
+    let slug = slug.to_string();
+    let attempt = |req: SignatureRequest, slug: String| {
+        state.db.write(move |conn| {
+            let now = now_ms();
+            let campaign = campaigns::find_by_slug(conn, &slug)?.ok_or_else(AppError::campaign_not_found)?;
+            match campaign.effective_state(now) {
+                CampaignState::Open => {}
+                CampaignState::Closed => return Err(closed()),
+                CampaignState::Draft => return Err(AppError::campaign_not_found()),
+            }
+            let key = req.email.mailbox_key();
+            match signatures::find_by_mailbox(conn, campaign.id, &key)? {
+                None => {
+                    // Use the constituency at once if the postcode is already known; otherwise the backfill fills it in.
+                    let ons_code = postcodes::get(conn, req.postcode.as_str())?.and_then(|p| p.ons_code);
+                    let id = signatures::insert(
+                        conn,
+                        &signatures::NewSignature {
+                            campaign_id: campaign.id,
+                            name: req.name.as_str(),
+                            email: req.email.as_str(),
+                            email_key: &key,
+                            postcode: req.postcode.as_str(),
+                            ons_code: ons_code.as_deref(),
+                            updates_opt_in: req.updates_opt_in,
+                            show_name: req.show_name,
+                            state: signatures::PENDING,
+                            created_at: now,
+                        },
+                    )?;
+                    outbox::enqueue(conn, CONFIRM_EMAIL, id, now)?;
+                    Ok(ons_code.is_none())
+                }
+                Some(existing) => {
+                    let recent = outbox::count_since(conn, &[CONFIRM_EMAIL, ALREADY_SIGNED_EMAIL], existing.id, now - DAY)?;
+                    if recent < EMAILS_PER_DAY {
+                        let kind = if existing.state == signatures::PENDING { CONFIRM_EMAIL } else { ALREADY_SIGNED_EMAIL };
+                        outbox::enqueue(conn, kind, existing.id, now)?;
+                    }
+                    Ok(false)
+                }
+            }
+        })
+    };
+    // Two identical requests racing on PostgreSQL: the loser sees the winner's row on retry.
+    let needs_place = match attempt(req.clone(), slug.clone()).await {
+        Err(e) if is_unique_violation(&e) => attempt(req, slug).await?,
+        other => other?,
+    };
+    state.outbox_wake.notify_one();
+    if needs_place {
+        state.backfill_wake.notify_one();
+    }
+    Ok(())
+}
+
+pub fn closed() -> AppError {
+    AppError::Conflict("campaign_closed", "This petition has closed and is no longer taking signatures.".into())
+}

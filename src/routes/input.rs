@@ -1,0 +1,116 @@
+//! Reading request bodies. JSON and HTML forms become the same field map, so the API and the
+//! pages share one parser and one set of messages. Every problem is reported against its field.
+use actix_web::http::header;
+use actix_web::{web, HttpRequest};
+use futures_util::StreamExt;
+use serde_json::{Map, Value};
+
+use crate::error::{AppError, FieldErrors};
+
+/// Bodies larger than this get 413; no form or JSON body Rally takes comes near it.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+pub struct Input {
+    map: Map<String, Value>,
+    pub errors: FieldErrors,
+}
+
+/// Reads the body, refusing it as soon as it passes the limit.
+pub async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<web::Bytes, AppError> {
+    if let Some(len) = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok()) {
+        if len > BODY_LIMIT {
+            return Err(AppError::PayloadTooLarge);
+        }
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| AppError::BadRequest("unreadable_body", format!("The request body could not be read: {e}")))?;
+        if body.len() + chunk.len() > BODY_LIMIT {
+            return Err(AppError::PayloadTooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+fn content_type(req: &HttpRequest) -> String {
+    req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase()
+}
+
+impl Input {
+    pub async fn json(req: &HttpRequest, payload: web::Payload) -> Result<Self, AppError> {
+        let ct = content_type(req);
+        if ct != "application/json" && !ct.ends_with("+json") {
+            return Err(AppError::UnsupportedMediaType("Send the request body as JSON with Content-Type: application/json.".into()));
+        }
+        let body = read_body(req, payload).await?;
+        let value: Value = serde_json::from_slice(&body)
+            .map_err(|e| AppError::BadRequest("invalid_json", format!("The request body is not valid JSON: {e}.")))?;
+        match value {
+            Value::Object(map) => Ok(Input { map, errors: FieldErrors::default() }),
+            _ => Err(AppError::BadRequest("invalid_json", "The request body must be a JSON object.".into())),
+        }
+    }
+
+    pub async fn form(req: &HttpRequest, payload: web::Payload) -> Result<Self, AppError> {
+        let body = read_body(req, payload).await?;
+        let mut map = Map::new();
+        for (k, v) in url::form_urlencoded::parse(&body) {
+            map.insert(k.into_owned(), Value::String(v.into_owned()));
+        }
+        Ok(Input { map, errors: FieldErrors::default() })
+    }
+
+    /// A text field; missing or null reads as empty so the parser can say "Enter your …".
+    pub fn text(&mut self, field: &str) -> String {
+        match self.map.get(field) {
+            None | Some(Value::Null) => String::new(),
+            Some(Value::String(s)) => s.clone(),
+            Some(_) => {
+                self.errors.add(field, "Must be text.");
+                String::new()
+            }
+        }
+    }
+
+    /// An optional text field: `None` when absent, null or blank.
+    pub fn optional_text(&mut self, field: &str) -> Option<String> {
+        let s = self.text(field);
+        (!s.trim().is_empty()).then_some(s)
+    }
+
+    /// A yes/no field: JSON booleans, or a ticked checkbox on a form. Absent means no.
+    pub fn flag(&mut self, field: &str) -> bool {
+        match self.map.get(field) {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(Value::String(s)) => match s.to_ascii_lowercase().as_str() {
+                "on" | "true" | "yes" | "1" => true,
+                "off" | "false" | "no" | "0" | "" => false,
+                _ => {
+                    self.errors.add(field, "Must be true or false.");
+                    false
+                }
+            },
+            Some(_) => {
+                self.errors.add(field, "Must be true or false.");
+                false
+            }
+        }
+    }
+
+    /// Records a parse result's error against its field.
+    pub fn check<T>(&mut self, field: &str, parsed: Result<T, String>) -> Option<T> {
+        match parsed {
+            Ok(v) => Some(v),
+            Err(problem) => {
+                self.errors.add(field, problem);
+                None
+            }
+        }
+    }
+
+    pub fn raw(&self, field: &str) -> Option<&str> {
+        self.map.get(field).and_then(Value::as_str)
+    }
+}

@@ -1,0 +1,12 @@
+//! HTTP routes: the JSON API, the public pages, health and static assets.
+pub mod api;
+pub mod assets;
+pub mod health;
+pub mod input;
+pub mod pages;
+
+use actix_web::web;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.configure(health::configure).configure(api::configure).configure(assets::configure).configure(pages::configure);
+}

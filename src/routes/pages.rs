@@ -1,0 +1,291 @@
+//! Public pages, server-rendered; every form works without JavaScript.
+use actix_web::http::{header, StatusCode};
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use serde::Serialize;
+
+use crate::clock::{format_date, now_ms};
+use crate::domain::PersonName;
+use crate::error::{AppError, FieldErrors};
+use crate::models::campaigns::{self, Campaign, CampaignState};
+use crate::models::{constituencies, signatures};
+use crate::petition::{confirm, progress, sign};
+use crate::routes::input::Input;
+use crate::services::markdown;
+use crate::state::AppState;
+use crate::templates::TEMPLATES;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(index)
+        .service(campaign_page)
+        .service(sign_form)
+        .service(check_email)
+        .service(signers)
+        .service(confirm_page)
+        .service(confirm_submit)
+        .service(privacy);
+}
+
+/// Renders a page with what every page needs (quick exit, site name).
+pub fn render(state: &AppState, status: StatusCode, template: &str, mut ctx: tera::Context) -> HttpResponse {
+    ctx.insert("quick_exit_url", &state.config.quick_exit_url);
+    match TEMPLATES.render(template, &ctx) {
+        Ok(html) => HttpResponse::build(status).content_type("text/html; charset=utf-8").body(html),
+        Err(e) => {
+            tracing::error!(template, error = ?e, "page failed to render");
+            HttpResponse::InternalServerError().content_type("text/plain; charset=utf-8").body("Something went wrong on our side.")
+        }
+    }
+}
+
+/// An error as a page, with the same words the API would use.
+pub fn error_page(state: &AppState, err: &AppError) -> HttpResponse {
+    use actix_web::ResponseError;
+    if let AppError::Internal(cause) = err {
+        tracing::error!(error.cause_chain = ?cause, "internal error");
+    }
+    let mut ctx = tera::Context::new();
+    let status = err.status_code();
+    ctx.insert("title", match status {
+        StatusCode::NOT_FOUND => "Page not found",
+        StatusCode::CONFLICT => "This petition has closed",
+        StatusCode::TOO_MANY_REQUESTS => "Please slow down",
+        StatusCode::SERVICE_UNAVAILABLE => "Temporarily unavailable",
+        _ if status.is_client_error() => "There was a problem with that request",
+        _ => "Something went wrong",
+    });
+    ctx.insert("message", &err.message());
+    let mut res = render(state, status, "error.html", ctx);
+    if let AppError::RateLimited { retry_after_secs } = err {
+        res.headers_mut().insert(header::RETRY_AFTER, retry_after_secs.to_string().parse().expect("digits"));
+    }
+    res
+}
+
+fn page_result(state: &AppState, r: Result<HttpResponse, AppError>) -> HttpResponse {
+    r.unwrap_or_else(|e| error_page(state, &e))
+}
+
+#[derive(Serialize)]
+struct CampaignCard {
+    slug: String,
+    title: String,
+    summary: String,
+    signature_count: i64,
+    target: i64,
+    percent: i64,
+}
+
+fn percent(count: i64, target: i64) -> i64 {
+    if target <= 0 {
+        return 100;
+    }
+    (count * 100 / target).clamp(0, 100)
+}
+
+#[get("/")]
+async fn index(state: web::Data<AppState>) -> HttpResponse {
+    let r = async {
+        let cards = state
+            .db
+            .read(|conn| {
+                let now = now_ms();
+                let mut cards = Vec::new();
+                for c in campaigns::list_public(conn)? {
+                    if c.effective_state(now) != CampaignState::Open {
+                        continue;
+                    }
+                    let s = progress::summary(conn, &c)?;
+                    cards.push(CampaignCard {
+                        percent: percent(s.signature_count, s.target),
+                        slug: c.slug,
+                        title: c.title,
+                        summary: c.summary,
+                        signature_count: s.signature_count,
+                        target: s.target,
+                    });
+                }
+                Ok(cards)
+            })
+            .await?;
+        let mut ctx = tera::Context::new();
+        ctx.insert("campaigns", &cards);
+        Ok(render(&state, StatusCode::OK, "index.html", ctx))
+    }
+    .await;
+    page_result(&state, r)
+}
+
+/// Everything the campaign page shows, read in one go.
+async fn campaign_context(state: &AppState, slug: String) -> Result<(Campaign, tera::Context), AppError> {
+    let (campaign, detail) = state
+        .db
+        .read(move |conn| {
+            let c = campaigns::find_by_slug(conn, &slug)?.filter(|c| c.state != "draft").ok_or_else(AppError::campaign_not_found)?;
+            let d = progress::detail(conn, &c)?;
+            Ok((c, d))
+        })
+        .await?;
+    let mut ctx = tera::Context::new();
+    ctx.insert("campaign", &serde_json::json!({
+        "slug": campaign.slug,
+        "title": campaign.title,
+        "summary": campaign.summary,
+        "content_note": campaign.content_note,
+        "open": detail.state == "open",
+    }));
+    ctx.insert("body_html", &markdown::to_safe_html(&campaign.body_md));
+    ctx.insert("count", &detail.signature_count);
+    ctx.insert("target", &detail.target);
+    ctx.insert("percent", &percent(detail.signature_count, detail.target));
+    ctx.insert("top_constituencies", &detail.signatures_by_constituency.iter().take(10).collect::<Vec<_>>());
+    ctx.insert("values", &serde_json::json!({}));
+    ctx.insert("errors", &serde_json::json!({}));
+    Ok((campaign, ctx))
+}
+
+#[get("/campaigns/{slug}")]
+async fn campaign_page(state: web::Data<AppState>, slug: web::Path<String>) -> HttpResponse {
+    let r = async {
+        let (_, ctx) = campaign_context(&state, slug.into_inner()).await?;
+        let mut res = render(&state, StatusCode::OK, "campaign.html", ctx);
+        res.headers_mut().insert(header::CACHE_CONTROL, "public, max-age=1".parse().expect("static"));
+        Ok(res)
+    }
+    .await;
+    page_result(&state, r)
+}
+
+#[post("/campaigns/{slug}/sign")]
+async fn sign_form(state: web::Data<AppState>, slug: web::Path<String>, req: HttpRequest, body: web::Payload) -> HttpResponse {
+    let slug = slug.into_inner();
+    let r = async {
+        let mut input = Input::form(&req, body).await?;
+        match sign::SignatureRequest::parse(&mut input) {
+            Ok(request) => {
+                sign::sign(&state, &slug, request).await?;
+                Ok(HttpResponse::SeeOther().insert_header((header::LOCATION, format!("/campaigns/{slug}/check-email"))).finish())
+            }
+            Err(errors) => {
+                let (_, mut ctx) = campaign_context(&state, slug.clone()).await?;
+                ctx.insert("errors", &errors_for_page(&errors));
+                ctx.insert("error_count", &errors.0.len());
+                ctx.insert("values", &serde_json::json!({
+                    "name": input.raw("name").unwrap_or(""),
+                    "email": input.raw("email").unwrap_or(""),
+                    "postcode": input.raw("postcode").unwrap_or(""),
+                    "updates_opt_in": input.flag("updates_opt_in"),
+                    "show_name": input.flag("show_name"),
+                    "consent": input.flag("consent"),
+                }));
+                Ok(render(&state, StatusCode::UNPROCESSABLE_ENTITY, "campaign.html", ctx))
+            }
+        }
+    }
+    .await;
+    page_result(&state, r)
+}
+
+/// The first problem per field, as the page shows one message next to each field.
+fn errors_for_page(errors: &FieldErrors) -> serde_json::Map<String, serde_json::Value> {
+    errors.0.iter().filter_map(|(k, v)| v.first().map(|m| (k.clone(), serde_json::Value::String(m.clone())))).collect()
+}
+
+#[get("/campaigns/{slug}/check-email")]
+async fn check_email(state: web::Data<AppState>, slug: web::Path<String>) -> HttpResponse {
+    let r = async {
+        let (_, ctx) = campaign_context(&state, slug.into_inner()).await?;
+        Ok(render(&state, StatusCode::OK, "check_email.html", ctx))
+    }
+    .await;
+    page_result(&state, r)
+}
+
+#[derive(Serialize)]
+struct PublicSigner {
+    first_name: String,
+    constituency: Option<String>,
+    when: String,
+}
+
+/// Recent signers who chose to be shown: first name and constituency only.
+#[get("/campaigns/{slug}/signers")]
+async fn signers(state: web::Data<AppState>, slug: web::Path<String>) -> HttpResponse {
+    let slug = slug.into_inner();
+    let r = async {
+        let (ctx_campaign, rows) = {
+            let slug = slug.clone();
+            state
+                .db
+                .read(move |conn| {
+                    let c = campaigns::find_by_slug(conn, &slug)?.filter(|c| c.state != "draft").ok_or_else(AppError::campaign_not_found)?;
+                    let rows = signatures::recent_public(conn, c.id, 50)?;
+                    let codes: Vec<String> = rows.iter().filter_map(|r| r.1.clone()).collect();
+                    let names = constituencies::names_and_mps(conn, &codes)?;
+                    let list: Vec<PublicSigner> = rows
+                        .into_iter()
+                        .map(|(name, code, at)| PublicSigner {
+                            first_name: PersonName::parse(&name).map(|n| n.first_name().to_string()).unwrap_or_default(),
+                            constituency: code.and_then(|c| names.get(&c).map(|(n, _)| n.clone())),
+                            when: at.map(format_date).unwrap_or_default(),
+                        })
+                        .collect();
+                    Ok((serde_json::json!({"slug": c.slug, "title": c.title}), list))
+                })
+                .await?
+        };
+        let mut ctx = tera::Context::new();
+        ctx.insert("campaign", &ctx_campaign);
+        ctx.insert("signers", &rows);
+        Ok(render(&state, StatusCode::OK, "signers.html", ctx))
+    }
+    .await;
+    page_result(&state, r)
+}
+
+fn no_store(mut res: HttpResponse) -> HttpResponse {
+    res.headers_mut().insert(header::CACHE_CONTROL, "no-store".parse().expect("static"));
+    res
+}
+
+/// Shows a button; opening the link confirms nothing by itself.
+#[get("/confirm/{token}")]
+async fn confirm_page(state: web::Data<AppState>, token: web::Path<String>) -> HttpResponse {
+    let token = token.into_inner();
+    let r = async {
+        let (slug, title) = confirm::describe(&state, token.clone()).await?;
+        let mut ctx = tera::Context::new();
+        ctx.insert("token", &token);
+        ctx.insert("campaign", &serde_json::json!({"slug": slug, "title": title}));
+        Ok(render(&state, StatusCode::OK, "confirm.html", ctx))
+    }
+    .await;
+    no_store(page_result(&state, r))
+}
+
+#[post("/confirm/{token}")]
+async fn confirm_submit(state: web::Data<AppState>, token: web::Path<String>) -> HttpResponse {
+    let r = async {
+        let done = confirm::confirm(&state, token.into_inner()).await?;
+        let (_, mut ctx) = campaign_context(&state, done.campaign).await?;
+        ctx.insert("public_url", &state.config.public_url);
+        Ok(render(&state, StatusCode::OK, "confirmed.html", ctx))
+    }
+    .await;
+    no_store(page_result(&state, r))
+}
+
+#[get("/privacy")]
+async fn privacy(state: web::Data<AppState>) -> HttpResponse {
+    render(&state, StatusCode::OK, "privacy.html", tera::Context::new())
+}
+
+/// Unknown paths: JSON under /api, a page elsewhere.
+pub async fn not_found(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    use actix_web::ResponseError;
+    let err = AppError::not_found();
+    if req.path().starts_with("/api/") {
+        err.error_response()
+    } else {
+        error_page(&state, &err)
+    }
+}

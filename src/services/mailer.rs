@@ -1,0 +1,94 @@
+//! Email delivery: SMTP when `RALLY_SMTP_URL` is set, otherwise `.eml` files under
+//! `RALLY_MAIL_DIR`, so a default install never sends anything anywhere.
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use lettre::message::header::ContentType;
+use lettre::message::Mailbox;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+#[derive(Clone)]
+pub enum Mailer {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Files(AsyncFileTransport<Tokio1Executor>),
+}
+
+/// One plain-text email, before the platform's From address is applied.
+#[derive(Debug, Clone)]
+pub struct OutgoingEmail {
+    pub to: Mailbox,
+    pub subject: String,
+    pub body: String,
+    pub reply_to: Option<Mailbox>,
+    /// Shown as the From display name (e.g. a letter writer's name); the address stays ours.
+    pub from_name: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// The receiving server refused for good (5xx): retrying will not help.
+    #[error("refused permanently: {0}")]
+    Permanent(String),
+    #[error("temporary failure: {0}")]
+    Transient(String),
+}
+
+impl Mailer {
+    pub fn from_config(smtp_url: Option<&str>, mail_dir: &Path) -> anyhow::Result<Self> {
+        match smtp_url {
+            Some(url) => Ok(Mailer::Smtp(smtp_transport(url)?)),
+            None => {
+                std::fs::create_dir_all(mail_dir).with_context(|| format!("could not create mail folder {}", mail_dir.display()))?;
+                Ok(Mailer::Files(AsyncFileTransport::<Tokio1Executor>::new(mail_dir)))
+            }
+        }
+    }
+
+    pub async fn send(&self, from: &Mailbox, email: OutgoingEmail) -> Result<(), SendError> {
+        let from = match &email.from_name {
+            Some(name) => Mailbox::new(Some(name.clone()), from.email.clone()),
+            None => from.clone(),
+        };
+        let mut builder = Message::builder().from(from).to(email.to).subject(email.subject).header(ContentType::TEXT_PLAIN);
+        if let Some(reply_to) = email.reply_to {
+            builder = builder.reply_to(reply_to);
+        }
+        let message = builder.body(email.body).map_err(|e| SendError::Permanent(format!("could not build the message: {e}")))?;
+        match self {
+            Mailer::Smtp(t) => t.send(message).await.map(|_| ()).map_err(|e| {
+                if e.is_permanent() {
+                    SendError::Permanent(e.to_string())
+                } else {
+                    SendError::Transient(e.to_string())
+                }
+            }),
+            Mailer::Files(t) => t.send(message).await.map(|_| ()).map_err(|e| SendError::Transient(e.to_string())),
+        }
+    }
+}
+
+/// `smtp://host:port` (plain), `smtp://host:port?tls=starttls`, `smtps://host:port` (TLS from the
+/// first byte), each with optional `user:pass@`.
+fn smtp_transport(raw: &str) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
+    let url = url::Url::parse(raw).context("RALLY_SMTP_URL is not a URL")?;
+    let host = url.host_str().context("RALLY_SMTP_URL names no host")?.to_string();
+    let tls = url.query_pairs().find(|(k, _)| k == "tls").map(|(_, v)| v.to_string());
+    let mut builder = match (url.scheme(), tls.as_deref()) {
+        ("smtp", None | Some("none")) => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&host).port(url.port().unwrap_or(25)),
+        ("smtp", Some("starttls")) => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&host)?.port(url.port().unwrap_or(587)),
+        ("smtps", _) => AsyncSmtpTransport::<Tokio1Executor>::relay(&host)?.port(url.port().unwrap_or(465)),
+        (scheme, tls) => bail!("RALLY_SMTP_URL: unsupported scheme `{scheme}` or tls `{}`", tls.unwrap_or("")),
+    };
+    if !url.username().is_empty() {
+        let user = percent_decode(url.username());
+        let pass = percent_decode(url.password().unwrap_or(""));
+        builder = builder.credentials(Credentials::new(user, pass));
+    }
+    Ok(builder.timeout(Some(Duration::from_secs(15))).build())
+}
+
+fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+}

@@ -1,0 +1,4 @@
+//! Clients for the outside world: postcodes.io, email delivery, and Markdown rendering.
+pub mod mailer;
+pub mod markdown;
+pub mod postcodes;

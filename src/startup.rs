@@ -1,0 +1,104 @@
+//! Builds the application once (database, mailer, clients, templates) and runs the web server
+//! with its background workers. Tests bind port 0 and read the port back.
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{Compress, DefaultHeaders};
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+use tokio::sync::Notify;
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::routes;
+use crate::seed;
+use crate::services::mailer::Mailer;
+use crate::services::postcodes::PostcodesClient;
+use crate::state::AppState;
+use crate::workers;
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: AppState,
+}
+
+/// Headers on every response: no framing, no sniffing, no referrer, and only Rally's own assets.
+fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add((
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
+        ))
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("Referrer-Policy", "no-referrer"))
+        .add(("X-Frame-Options", "DENY"))
+        .add(("Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()"))
+}
+
+/// Opens the database, migrates it, and loads the shipped campaigns if it is empty.
+pub fn prepare_database(config: &Config) -> anyhow::Result<Db> {
+    let db = Db::connect(&config.database_url)?;
+    db.migrate()?;
+    let mut conn = db.writer_blocking().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let loaded = seed::load_if_empty(&mut conn)?;
+    if loaded > 0 {
+        tracing::info!(loaded, "loaded the shipped campaigns into an empty database");
+    }
+    Ok(db)
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let db = prepare_database(&config)?;
+        let mailer = Mailer::from_config(config.smtp_url.as_deref(), &config.mail_dir)?;
+        let mail_from = config.mail_from.parse().with_context(|| format!("RALLY_MAIL_FROM `{}` is not an address", config.mail_from))?;
+        let state = AppState {
+            postcodes: PostcodesClient::new(&config.postcodes_url),
+            config: Arc::new(config),
+            db,
+            mailer,
+            mail_from,
+            outbox_wake: Arc::new(Notify::new()),
+            backfill_wake: Arc::new(Notify::new()),
+        };
+        let listener = TcpListener::bind(&state.config.listen).with_context(|| format!("could not listen on {}", state.config.listen))?;
+        let port = listener.local_addr()?.port();
+        let data = web::Data::new(state.clone());
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .wrap(Compress::default())
+                .wrap(security_headers())
+                .configure(routes::configure)
+                .default_service(web::to(routes::pages::not_found))
+        })
+        .listen(listener)?
+        .shutdown_timeout(5);
+        if let Some(n) = state.config.workers {
+            server = server.workers(n);
+        }
+        Ok(Application { port, server: server.run(), state })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until the server stops (Ctrl-C or SIGTERM), with the outbox sender and the
+    /// constituency backfill running beside it.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let sender = tokio::spawn(workers::outbox::run(self.state.clone()));
+        let backfill = tokio::spawn(workers::backfill::run(self.state.clone()));
+        let result = self.server.await;
+        sender.abort();
+        backfill.abort();
+        result
+    }
+}

@@ -1,0 +1,23 @@
+//! What every request handler and worker shares, built once at start-up.
+use std::sync::Arc;
+
+use lettre::message::Mailbox;
+use tokio::sync::Notify;
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::services::mailer::Mailer;
+use crate::services::postcodes::PostcodesClient;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub mailer: Mailer,
+    pub mail_from: Mailbox,
+    pub postcodes: PostcodesClient,
+    /// Wakes the outbox sender as soon as something is queued.
+    pub outbox_wake: Arc<Notify>,
+    /// Wakes the constituency backfill when a signature arrives without one.
+    pub backfill_wake: Arc<Notify>,
+}

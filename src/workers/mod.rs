@@ -1,0 +1,3 @@
+//! Background work that runs beside the web server.
+pub mod backfill;
+pub mod outbox;

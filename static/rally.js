@@ -1,0 +1,27 @@
+// Progressive enhancement only: every page works without this file.
+// Quick exit: leave for a neutral site and replace this page in history so Back does not return.
+(function () {
+  "use strict";
+  function leave(url) {
+    try { window.open(url, "_self", "noreferrer"); } catch (e) { /* fall through */ }
+    window.location.replace(url);
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    var link = document.getElementById("quick-exit");
+    if (!link) return;
+    link.addEventListener("click", function (event) {
+      event.preventDefault();
+      leave(link.href);
+    });
+    var presses = [];
+    document.addEventListener("keydown", function (event) {
+      if (event.key !== "Escape") return;
+      var now = Date.now();
+      presses = presses.filter(function (t) { return now - t < 1500; });
+      presses.push(now);
+      if (presses.length >= 3) leave(link.href);
+    });
+    var summary = document.querySelector(".error-summary");
+    if (summary) summary.focus();
+  });
+})();

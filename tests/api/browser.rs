@@ -1,0 +1,85 @@
+//! End to end in a real headless Chromium: sign on the page, confirm from the email, see the count.
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::helpers::*;
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+pub struct Driver(Child);
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A WebDriver session against Debian's chromium, or `None` (after saying why) when absent.
+pub async fn browser() -> Option<(fantoccini::Client, Driver)> {
+    if !std::path::Path::new(CHROMEDRIVER).exists() || !std::path::Path::new(CHROMIUM).exists() {
+        skipped("browser test", &format!("{CHROMEDRIVER} or {CHROMIUM} is missing; .ci/run installs Debian's chromium and chromium-driver"));
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(CHROMEDRIVER).arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("chromedriver starts");
+    let driver = Driver(child);
+    let profile = tempfile::tempdir().unwrap().keep();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": CHROMIUM,
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     format!("--user-data-dir={}", profile.display())]
+        }),
+    );
+    let start = Instant::now();
+    loop {
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        match ClientBuilder::new(connector).capabilities(caps.clone()).connect(&format!("http://127.0.0.1:{port}")).await {
+            Ok(c) => return Some((c, driver)),
+            Err(e) if start.elapsed() > Duration::from_secs(20) => panic!("chromedriver did not answer: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supporter_signs_and_confirms_in_a_real_browser() {
+    let Some((browser, _driver)) = browser().await else { return };
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+
+    browser.goto(&app.url(&format!("/campaigns/{SLUG}"))).await.unwrap();
+    let page = browser.source().await.unwrap();
+    assert!(page.contains("have signed"));
+
+    // Submitting with nothing filled in shows the problems, with focus on the summary.
+    browser.find(Locator::Css("form button[type=submit]")).await.unwrap().click().await.unwrap();
+    let page = browser.source().await.unwrap();
+    assert!(page.contains("Enter your name."));
+
+    browser.find(Locator::Id("name")).await.unwrap().send_keys("Browser Bea").await.unwrap();
+    browser.find(Locator::Id("email")).await.unwrap().send_keys("bea@example.com").await.unwrap();
+    browser.find(Locator::Id("postcode")).await.unwrap().send_keys("ne1 4st").await.unwrap();
+    browser.find(Locator::Id("consent")).await.unwrap().click().await.unwrap();
+    browser.find(Locator::Css("form button[type=submit]")).await.unwrap().click().await.unwrap();
+    assert!(browser.current_url().await.unwrap().path().ends_with("/check-email"));
+    assert!(browser.source().await.unwrap().contains("Check your email"));
+
+    let token = app.wait_for_emails("bea@example.com", 1).await[0].confirm_token();
+    browser.goto(&app.url(&format!("/confirm/{token}"))).await.unwrap();
+    assert_eq!(app.count().await, 0, "opening the link alone confirms nothing");
+    browser.find(Locator::Css("form button[type=submit]")).await.unwrap().click().await.unwrap();
+    let page = browser.source().await.unwrap();
+    assert!(page.contains("your signature counts"), "{page}");
+    assert_eq!(app.count().await, 1);
+
+    browser.goto(&app.url(&format!("/campaigns/{SLUG}"))).await.unwrap();
+    assert!(browser.source().await.unwrap().contains("1</strong> has signed"));
+    browser.close().await.unwrap();
+}

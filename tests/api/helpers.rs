@@ -1,0 +1,350 @@
+//! One harness for every black-box test: the whole app on a random port with a fresh database,
+//! a real SMTP server on loopback, and an HTTP stub standing in for postcodes.io.
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use diesel::connection::SimpleConnection;
+use diesel::Connection;
+use std::io::{BufRead, BufReader, Write};
+
+use mailin::{response, Action, Handler, Response, SessionBuilder};
+use rally::config::Config;
+use rally::startup::Application;
+use serde_json::{json, Value};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+pub const SLUG: &str = "legal-advocacy";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A message as the SMTP server received it.
+#[derive(Debug, Clone)]
+pub struct ReceivedEmail {
+    pub envelope_to: Vec<String>,
+    pub raw: Vec<u8>,
+}
+
+impl ReceivedEmail {
+    pub fn parsed(&self) -> mail_parser::Message<'_> {
+        mail_parser::MessageParser::default().parse(&self.raw).expect("a parseable email")
+    }
+    pub fn subject(&self) -> String {
+        self.parsed().subject().unwrap_or_default().to_string()
+    }
+    pub fn text(&self) -> String {
+        self.parsed().body_text(0).map(|b| b.into_owned()).unwrap_or_default()
+    }
+    /// The token in the first `/confirm/{token}` link.
+    pub fn confirm_token(&self) -> String {
+        let text = self.text();
+        let re = regex::Regex::new(r"/confirm/([A-Za-z0-9_-]+)").unwrap();
+        re.captures(&text).map(|c| c[1].to_string()).unwrap_or_else(|| panic!("no confirmation link in:\n{text}"))
+    }
+}
+
+#[derive(Clone, Default)]
+struct Inbox {
+    received: Arc<Mutex<Vec<ReceivedEmail>>>,
+    current: Vec<u8>,
+    to: Vec<String>,
+}
+
+impl Handler for Inbox {
+    fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, to: &[String]) -> Response {
+        self.current.clear();
+        self.to = to.to_vec();
+        response::OK
+    }
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.current.extend_from_slice(buf);
+        Ok(())
+    }
+    fn data_end(&mut self) -> Response {
+        let email = ReceivedEmail { envelope_to: self.to.clone(), raw: std::mem::take(&mut self.current) };
+        self.received.lock().unwrap().push(email);
+        response::OK
+    }
+}
+
+/// Starts a real SMTP server on a free loopback port; returns its port and its inbox. The SMTP
+/// conversation is the `mailin` crate's; this only moves lines between it and the socket.
+fn start_smtp() -> (u16, Arc<Mutex<Vec<ReceivedEmail>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let inbox = Inbox::default();
+    let received = inbox.received.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let handler = inbox.clone();
+            std::thread::spawn(move || {
+                let _ = smtp_session(stream, handler);
+            });
+        }
+    });
+    (port, received)
+}
+
+fn smtp_session(stream: std::net::TcpStream, handler: Inbox) -> std::io::Result<()> {
+    let mut session = SessionBuilder::new("smtp.test").build(stream.peer_addr()?.ip(), handler);
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut writer = stream;
+    session.greeting().write_to(&mut writer)?;
+    writer.flush()?;
+    let mut line = Vec::with_capacity(128);
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            return Ok(());
+        }
+        let res = session.process(&line);
+        match res.action {
+            Action::Reply => res.write_to(&mut writer)?,
+            Action::Close => {
+                res.write_to(&mut writer)?;
+                writer.flush()?;
+                return Ok(());
+            }
+            Action::UpgradeTls => return Ok(()),
+            Action::NoReply => {}
+        }
+        writer.flush()?;
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub postcodes: MockServer,
+    pub db_url: String,
+    received: Arc<Mutex<Vec<ReceivedEmail>>>,
+    _dir: tempfile::TempDir,
+    pg_drop: Option<(String, String)>,
+}
+
+/// A fresh PostgreSQL database when `RALLY_TEST_POSTGRES_URL` is set; `None` (after saying so) when not.
+fn fresh_postgres() -> Option<(String, String, String)> {
+    let Ok(base) = std::env::var("RALLY_TEST_POSTGRES_URL") else {
+        skipped("PostgreSQL part", "RALLY_TEST_POSTGRES_URL is not set; .ci/run sets it");
+        return None;
+    };
+    let name = format!("rally_test_{}", uuid_like());
+    let mut admin = diesel::PgConnection::establish(&base)
+        .unwrap_or_else(|e| panic!("RALLY_TEST_POSTGRES_URL is set but PostgreSQL is unreachable: {e}"));
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).expect("create test database");
+    let mut url = url::Url::parse(&base).expect("RALLY_TEST_POSTGRES_URL is a URL");
+    url.set_path(&format!("/{name}"));
+    Some((url.to_string(), base, name))
+}
+
+fn uuid_like() -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..16).map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rng.random_range(0..36)])).collect()
+}
+
+/// Says, past the test harness's output capture, that something was skipped and why (once each).
+pub fn skipped(what: &str, why: &str) {
+    static SAID: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut said = SAID.lock().unwrap();
+    if !said.iter().any(|w| w == what) {
+        said.push(what.to_string());
+        let _ = writeln!(std::io::stderr(), "SKIPPED ({what}): {why}");
+    }
+}
+
+pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// Starts the app; `adjust` may change settings before it starts.
+pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut HashMap<String, String>)) -> Option<TestApp> {
+    let dir = tempfile::tempdir().unwrap();
+    let (db_url, pg_drop) = match backend {
+        Backend::Sqlite => (format!("sqlite://{}", dir.path().join("rally.db").display()), None),
+        Backend::Postgres => {
+            let (url, base, name) = fresh_postgres()?;
+            (url, Some((base, name)))
+        }
+    };
+    let (smtp_port, received) = start_smtp();
+    let postcodes = MockServer::start().await;
+    let mut settings: HashMap<String, String> = [
+        ("DATABASE_URL", db_url.clone()),
+        ("RALLY_LISTEN", "127.0.0.1:0".into()),
+        ("RALLY_PUBLIC_URL", "http://rally.test".into()),
+        ("RALLY_SMTP_URL", format!("smtp://127.0.0.1:{smtp_port}")),
+        ("RALLY_MAIL_DIR", dir.path().join("mail").display().to_string()),
+        ("RALLY_POSTCODES_URL", postcodes.uri()),
+        ("RALLY_MEMBERS_API_URL", "http://127.0.0.1:9".into()),
+        ("RALLY_WORKERS", "2".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    adjust(&mut settings);
+    let config = Config::from_map(&settings).expect("test config");
+    let app = Application::build(config).await.expect("app starts");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    Some(TestApp { address, client, postcodes, db_url, received, _dir: dir, pg_drop })
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some((base, name)) = self.pg_drop.take() {
+            // FORCE ends the app's pooled connections, which are still open.
+            if let Ok(mut admin) = diesel::PgConnection::establish(&base) {
+                let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+        }
+    }
+}
+
+/// Runs a test body on SQLite, and on PostgreSQL when it is configured.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let app = $crate::helpers::spawn_app($crate::helpers::Backend::Sqlite).await.unwrap();
+                ($body)(app).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(app) = $crate::helpers::spawn_app($crate::helpers::Backend::Postgres).await {
+                    ($body)(app).await;
+                }
+            }
+        }
+    };
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn get_json(&self, path: &str) -> Value {
+        let res = self.get(path).await;
+        assert_eq!(res.status(), 200, "GET {path}");
+        res.json().await.unwrap()
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client.post(self.url(path)).json(body).send().await.unwrap()
+    }
+
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client.post(self.url(path)).form(form).send().await.unwrap()
+    }
+
+    pub async fn sign(&self, body: &Value) -> reqwest::Response {
+        self.post_json(&format!("/api/campaigns/{SLUG}/signatures"), body).await
+    }
+
+    pub async fn count(&self) -> i64 {
+        self.get_json(&format!("/api/campaigns/{SLUG}")).await["signature_count"].as_i64().unwrap()
+    }
+
+    pub fn emails(&self) -> Vec<ReceivedEmail> {
+        self.received.lock().unwrap().clone()
+    }
+
+    pub fn emails_to(&self, address: &str) -> Vec<ReceivedEmail> {
+        self.emails().into_iter().filter(|e| e.envelope_to.iter().any(|t| t.eq_ignore_ascii_case(address))).collect()
+    }
+
+    /// Waits (up to 10 s) until `n` emails have reached `address`.
+    pub async fn wait_for_emails(&self, address: &str, n: usize) -> Vec<ReceivedEmail> {
+        let start = Instant::now();
+        loop {
+            let got = self.emails_to(address);
+            if got.len() >= n {
+                return got;
+            }
+            assert!(start.elapsed() < Duration::from_secs(10), "expected {n} emails to {address}, got {}", got.len());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Polls `check` for up to 10 s.
+    pub async fn eventually<F, Fut>(&self, what: &str, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let start = Instant::now();
+        while !check().await {
+            assert!(start.elapsed() < Duration::from_secs(10), "timed out waiting for: {what}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Direct SQL for checks a user cannot make through HTTP (e.g. that nothing was stored).
+    pub fn db(&self) -> rally::db::Db {
+        rally::db::Db::connect(&self.db_url).unwrap()
+    }
+
+    pub async fn stored_signatures(&self) -> i64 {
+        use diesel::prelude::*;
+        use rally::db::schema::signatures;
+        self.db().read(|c| Ok(signatures::table.count().get_result::<i64>(c)?)).await.unwrap()
+    }
+
+    pub async fn sql(&self, statement: &str) {
+        let s = statement.to_string();
+        self.db().write(move |c| Ok(c.batch_execute(&s)?)).await.unwrap();
+    }
+
+    /// Makes postcodes.io (the stub) know a postcode.
+    pub async fn postcode_exists(&self, postcode: &str, ons_code: &str, constituency: &str) {
+        Mock::given(method("GET"))
+            .and(path(format!("/postcodes/{}", postcode.replace(' ', "%20"))))
+            .respond_with(ResponseTemplate::new(200).set_body_json(postcodes_io_result(postcode, ons_code, constituency)))
+            .mount(&self.postcodes)
+            .await;
+    }
+}
+
+/// The shape postcodes.io answers with for a live postcode (trimmed to the fields Rally reads
+/// plus a few neighbours, as real answers carry many more).
+pub fn postcodes_io_result(postcode: &str, ons_code: &str, constituency: &str) -> Value {
+    json!({
+        "status": 200,
+        "result": {
+            "postcode": postcode,
+            "quality": 1,
+            "country": "England",
+            "region": "North East",
+            "admin_district": "Newcastle upon Tyne",
+            "parliamentary_constituency": constituency,
+            "parliamentary_constituency_2024": constituency,
+            "longitude": -1.61,
+            "latitude": 54.97,
+            "codes": {
+                "admin_district": "E08000021",
+                "parliamentary_constituency": ons_code,
+                "parliamentary_constituency_2024": ons_code
+            }
+        }
+    })
+}
+
+pub fn signer(name: &str, email: &str, postcode: &str) -> Value {
+    json!({"name": name, "email": email, "postcode": postcode, "consent": true})
+}

@@ -1,0 +1,10 @@
+//! Black-box tests: HTTP in, SMTP out, as a supporter, a browser or a mail server sees Rally.
+mod helpers;
+
+mod bad_input;
+mod browser;
+mod campaigns;
+mod command_line;
+mod constituencies;
+mod pages;
+mod signing;
