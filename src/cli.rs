@@ -14,6 +14,17 @@ pub enum Command {
     Serve,
     /// Apply database migrations and load the shipped campaigns into an empty database, then exit.
     Migrate,
+    /// Privacy tasks.
+    Privacy {
+        #[command(subcommand)]
+        command: PrivacyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PrivacyCommand {
+    /// Run the retention job now: remove unconfirmed signatures older than 7 days and expired links.
+    Purge,
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -32,6 +43,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => {
             crate::startup::prepare_database(&config)?;
             println!("Database is up to date.");
+        }
+        Command::Privacy { command: PrivacyCommand::Purge } => {
+            let db = crate::startup::prepare_database(&config)?;
+            let p = crate::workers::retention::purge(&db).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("Removed {} unconfirmed signatures and {} expired links.", p.unconfirmed_signatures, p.expired_tokens);
         }
     }
     Ok(())

@@ -3,7 +3,7 @@
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use actix_web::dev::Server;
+use actix_web::dev::{Server, Service};
 use actix_web::middleware::{Compress, DefaultHeaders};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
@@ -72,6 +72,18 @@ impl Application {
                 .app_data(data.clone())
                 .wrap(Compress::default())
                 .wrap(security_headers())
+                .wrap_fn(|req, srv| {
+                    // Metrics by route pattern, never by path: paths carry tokens.
+                    let start = std::time::Instant::now();
+                    let method = req.method().to_string();
+                    let fut = srv.call(req);
+                    async move {
+                        let res = fut.await?;
+                        let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+                        crate::metrics::observe_request(&route, &method, res.status().as_u16(), start.elapsed());
+                        Ok(res)
+                    }
+                })
                 .configure(routes::configure)
                 .default_service(web::to(routes::pages::not_found))
         })
@@ -91,14 +103,16 @@ impl Application {
         &self.state
     }
 
-    /// Serves until the server stops (Ctrl-C or SIGTERM), with the outbox sender and the
-    /// constituency backfill running beside it.
+    /// Serves until the server stops (Ctrl-C or SIGTERM), with the outbox sender, the
+    /// constituency backfill and the retention job running beside it.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let sender = tokio::spawn(workers::outbox::run(self.state.clone()));
         let backfill = tokio::spawn(workers::backfill::run(self.state.clone()));
+        let retention = tokio::spawn(workers::retention::run(self.state.db.clone()));
         let result = self.server.await;
         sender.abort();
         backfill.abort();
+        retention.abort();
         result
     }
 }

@@ -114,3 +114,24 @@ pub fn place(conn: &mut DbConn, postcode: &str, ons_code: &str) -> QueryResult<u
         .set(signatures::ons_code.eq(ons_code))
         .execute(conn)
 }
+
+/// Signatures per state across all campaigns, for metrics.
+pub fn count_by_state(conn: &mut DbConn) -> QueryResult<Vec<(String, i64)>> {
+    signatures::table.group_by(signatures::state).select((signatures::state, count_star())).load(conn)
+}
+
+/// Deletes signatures never confirmed and created before `cutoff`, with their tokens and queued
+/// emails; returns how many signatures went.
+pub fn delete_unconfirmed_before(conn: &mut DbConn, cutoff: i64) -> QueryResult<usize> {
+    use crate::db::schema::{outbox, tokens};
+    let stale = signatures::table.filter(signatures::state.eq(PENDING)).filter(signatures::created_at.lt(cutoff)).select(signatures::id);
+    diesel::delete(tokens::table.filter(tokens::purpose.eq(crate::models::tokens::CONFIRM_SIGNATURE)).filter(tokens::subject_id.eq_any(stale)))
+        .execute(conn)?;
+    diesel::delete(
+        outbox::table
+            .filter(outbox::kind.eq_any([crate::petition::sign::CONFIRM_EMAIL, crate::petition::sign::ALREADY_SIGNED_EMAIL]))
+            .filter(outbox::subject_id.eq_any(stale)),
+    )
+    .execute(conn)?;
+    diesel::delete(signatures::table.filter(signatures::state.eq(PENDING)).filter(signatures::created_at.lt(cutoff))).execute(conn)
+}

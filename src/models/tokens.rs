@@ -54,3 +54,8 @@ pub fn find(conn: &mut DbConn, raw: &str) -> QueryResult<Option<Token>> {
 pub fn mark_used(conn: &mut DbConn, id: i64, now: i64) -> QueryResult<usize> {
     diesel::update(tokens::table.find(id).filter(tokens::used_at.is_null())).set(tokens::used_at.eq(now)).execute(conn)
 }
+
+/// Removes tokens that expired before `cutoff`: they can no longer do anything.
+pub fn delete_expired_before(conn: &mut DbConn, cutoff: i64) -> QueryResult<usize> {
+    diesel::delete(tokens::table.filter(tokens::expires_at.lt(cutoff))).execute(conn)
+}

@@ -7,7 +7,7 @@ use crate::models::campaigns::{self, CampaignState};
 use crate::models::{signatures, tokens};
 use crate::state::AppState;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Confirmed {
     pub status: &'static str,
     pub kind: &'static str,

@@ -8,24 +8,29 @@ use crate::error::AppError;
 use crate::models::campaigns::Campaign;
 use crate::models::{constituencies, milestones, signatures};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CampaignSummary {
     pub slug: String,
     pub title: String,
+    /// `open` or `closed`.
     pub state: &'static str,
+    /// Confirmed signatures.
     pub signature_count: i64,
+    /// The current milestone: the first rung of the ladder above the count.
     pub target: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ConstituencyCount {
+    /// ONS code of the constituency (2024 boundaries), e.g. E14001172.
     pub ons_code: String,
     pub name: String,
+    /// The current MP's name, when known.
     pub mp: Option<String>,
     pub signature_count: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CampaignDetail {
     pub slug: String,
     pub title: String,

@@ -12,14 +12,54 @@ use crate::routes::input::Input;
 use crate::state::AppState;
 use crate::workers::backfill;
 
+/// A signature, as documented for clients (the handler reads fields one by one so each problem is named).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct SignatureBody {
+    /// 1–100 characters, no control characters.
+    name: String,
+    /// At most 254 characters.
+    email: String,
+    /// A UK postcode.
+    postcode: String,
+    /// Must be true: the signer agrees to the privacy notice.
+    consent: bool,
+    updates_opt_in: Option<bool>,
+    show_name: Option<bool>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ConfirmationBody {
+    token: String,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct Pending {
+    /// Always `pending_confirmation`.
+    status: String,
+}
+
+/// Every error has this shape; `fields` only for validation errors.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ApiError {
+    error: String,
+    message: String,
+    fields: Option<std::collections::HashMap<String, Vec<String>>>,
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(list_campaigns).service(get_campaign).service(create_signature).service(create_confirmation).service(lookup_postcode);
+    cfg.service(list_campaigns).service(get_campaign).service(create_signature).service(create_confirmation).service(lookup_postcode).service(openapi_json);
 }
 
 fn fresh_json<T: Serialize>(body: &T) -> HttpResponse {
     HttpResponse::Ok().insert_header(("Cache-Control", "public, max-age=1")).json(body)
 }
 
+#[utoipa::path(get, path = "/api/campaigns", tag = "campaigns",
+    responses((status = 200, description = "Open and closed campaigns", body = [progress::CampaignSummary])))]
 #[get("/api/campaigns")]
 async fn list_campaigns(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let list = state
@@ -29,6 +69,9 @@ async fn list_campaigns(state: web::Data<AppState>) -> Result<HttpResponse, AppE
     Ok(fresh_json(&list))
 }
 
+#[utoipa::path(get, path = "/api/campaigns/{slug}", tag = "campaigns",
+    params(("slug" = String, Path, description = "The campaign's slug")),
+    responses((status = 200, body = progress::CampaignDetail), (status = 404, body = ApiError)))]
 #[get("/api/campaigns/{slug}")]
 async fn get_campaign(state: web::Data<AppState>, slug: web::Path<String>) -> Result<HttpResponse, AppError> {
     let slug = slug.into_inner();
@@ -42,6 +85,13 @@ async fn get_campaign(state: web::Data<AppState>, slug: web::Path<String>) -> Re
     Ok(fresh_json(&detail))
 }
 
+#[utoipa::path(post, path = "/api/campaigns/{slug}/signatures", tag = "signatures",
+    params(("slug" = String, Path, description = "The campaign's slug")),
+    request_body = SignatureBody,
+    responses(
+        (status = 202, description = "Stored; a confirmation email is on its way (the same answer for a repeat signer)", body = Pending),
+        (status = 400, body = ApiError), (status = 404, body = ApiError), (status = 409, description = "campaign_closed", body = ApiError),
+        (status = 413, body = ApiError), (status = 415, body = ApiError), (status = 422, description = "validation_failed, with fields", body = ApiError)))]
 #[post("/api/campaigns/{slug}/signatures")]
 async fn create_signature(
     state: web::Data<AppState>,
@@ -55,6 +105,9 @@ async fn create_signature(
     Ok(HttpResponse::Accepted().json(serde_json::json!({"status": "pending_confirmation"})))
 }
 
+#[utoipa::path(post, path = "/api/confirmations", tag = "signatures",
+    request_body = ConfirmationBody,
+    responses((status = 200, body = confirm::Confirmed), (status = 404, description = "Unknown or expired token", body = ApiError), (status = 422, body = ApiError)))]
 #[post("/api/confirmations")]
 async fn create_confirmation(state: web::Data<AppState>, req: HttpRequest, body: web::Payload) -> Result<HttpResponse, AppError> {
     let mut input = Input::json(&req, body).await?;
@@ -71,20 +124,20 @@ async fn create_confirmation(state: web::Data<AppState>, req: HttpRequest, body:
     Ok(HttpResponse::Ok().json(done))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct PostcodeAnswer {
     postcode: String,
     constituency: ConstituencyRef,
     mp: Option<MpRef>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ConstituencyRef {
     ons_code: String,
     name: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct MpRef {
     name: String,
     party: Option<String>,
@@ -94,6 +147,10 @@ struct MpRef {
 /// Postcodes rarely move between constituencies; a cached answer is used for this long.
 const POSTCODE_FRESH_MS: i64 = 30 * DAY;
 
+#[utoipa::path(get, path = "/api/postcodes/{postcode}", tag = "postcodes",
+    params(("postcode" = String, Path, description = "A UK postcode, any spacing or case")),
+    responses((status = 200, body = PostcodeAnswer), (status = 404, description = "postcode_not_found or postcode_terminated", body = ApiError),
+        (status = 422, description = "invalid_postcode", body = ApiError), (status = 503, description = "lookup_unavailable", body = ApiError)))]
 #[get("/api/postcodes/{postcode}")]
 async fn lookup_postcode(state: web::Data<AppState>, raw: web::Path<String>) -> Result<HttpResponse, AppError> {
     let postcode = match UkPostcode::parse(&raw) {
@@ -161,3 +218,18 @@ async fn lookup_postcode(state: web::Data<AppState>, raw: web::Path<String>) -> 
     }
 }
 
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "Rally", description = "Petitions and letters to MPs for UK campaigns"),
+    paths(list_campaigns, get_campaign, create_signature, create_confirmation, lookup_postcode),
+    components(schemas(SignatureBody, ConfirmationBody, Pending, ApiError, PostcodeAnswer, ConstituencyRef, MpRef,
+        progress::CampaignSummary, progress::CampaignDetail, progress::ConstituencyCount, confirm::Confirmed))
+)]
+pub struct ApiDoc;
+
+#[get("/api/openapi.json")]
+async fn openapi_json() -> HttpResponse {
+    use utoipa::OpenApi;
+    HttpResponse::Ok().content_type("application/json").body(ApiDoc::openapi().to_json().unwrap_or_default())
+}

@@ -68,6 +68,14 @@ impl PostcodesClient {
     }
 
     pub async fn lookup(&self, postcode: &UkPostcode) -> Result<PostcodeLookup, UpstreamError> {
+        let result = self.fetch(postcode).await;
+        if result.is_err() {
+            crate::metrics::upstream_error("postcodes");
+        }
+        result
+    }
+
+    async fn fetch(&self, postcode: &UkPostcode) -> Result<PostcodeLookup, UpstreamError> {
         let mut url = url::Url::parse(&self.base).map_err(|e| UpstreamError(e.to_string()))?;
         url.path_segments_mut().map_err(|_| UpstreamError("bad base URL".into()))?.pop_if_empty().push("postcodes").push(postcode.as_str());
         let res = self.http.get(url).send().await.map_err(|e| UpstreamError(e.without_url().to_string()))?;

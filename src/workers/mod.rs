@@ -1,3 +1,4 @@
 //! Background work that runs beside the web server.
 pub mod backfill;
 pub mod outbox;
+pub mod retention;

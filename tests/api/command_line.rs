@@ -76,3 +76,16 @@ fn migrate_prepares_a_database_and_exits() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("DATABASE_URL must start with sqlite:// or postgres://"));
 }
+
+#[test]
+fn privacy_purge_runs_the_retention_job_now() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rally"))
+        .args(["privacy", "purge"])
+        .current_dir(dir.path())
+        .env("DATABASE_URL", format!("sqlite://{}", dir.path().join("p.db").display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Removed 0 unconfirmed signatures"));
+}

@@ -6,5 +6,6 @@ mod browser;
 mod campaigns;
 mod command_line;
 mod constituencies;
+mod operations;
 mod pages;
 mod signing;

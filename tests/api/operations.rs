@@ -1,0 +1,41 @@
+use serde_json::json;
+
+use crate::helpers::*;
+use crate::on_both_backends;
+
+on_both_backends!(openapi_describes_the_json_api, |app: TestApp| async move {
+    let doc = app.get_json("/api/openapi.json").await;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in ["/api/campaigns", "/api/campaigns/{slug}", "/api/campaigns/{slug}/signatures", "/api/confirmations", "/api/postcodes/{postcode}"] {
+        assert!(doc["paths"].get(path).is_some(), "{path} documented");
+    }
+    assert!(doc["paths"]["/api/campaigns/{slug}/signatures"]["post"]["responses"].get("422").is_some());
+});
+
+on_both_backends!(metrics_count_requests_by_route_and_signatures_by_state, |app: TestApp| async move {
+    app.sign(&signer("Metric Mo", "mo@example.com", "NE1 4ST")).await;
+    app.get(&format!("/api/campaigns/{SLUG}")).await;
+    let res = app.get("/metrics").await;
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    let text = res.text().await.unwrap();
+    assert!(text.contains(r#"rally_http_requests_total{method="GET",route="/api/campaigns/{slug}",status="200"}"#), "{text}");
+    assert!(text.contains("rally_http_request_duration_seconds_bucket"));
+    assert!(text.contains(r#"rally_signatures{state="pending"} 1"#));
+    assert!(text.contains(r#"rally_outbox{measure="depth"}"#));
+    assert!(!text.contains("mo@example.com"));
+});
+
+on_both_backends!(unconfirmed_signatures_are_purged_after_seven_days, |app: TestApp| async move {
+    app.sign(&signer("Old Olive", "olive@example.com", "NE1 4ST")).await;
+    app.sign(&signer("New Nell", "nell@example.com", "NE1 4ST")).await;
+    app.wait_for_emails("olive@example.com", 1).await;
+    let eight_days = 8 * 24 * 3600 * 1000i64;
+    app.sql(&format!("UPDATE signatures SET created_at = created_at - {eight_days} WHERE email = 'olive@example.com'")).await;
+    let purged = rally::workers::retention::purge(&app.db()).await.unwrap();
+    assert_eq!(purged.unconfirmed_signatures, 1);
+    assert_eq!(app.stored_signatures().await, 1);
+    // Olive's old link no longer confirms anything.
+    let token = app.emails_to("olive@example.com")[0].confirm_token();
+    assert_eq!(app.post_json("/api/confirmations", &json!({"token": token})).await.status(), 404);
+});
