@@ -8,6 +8,7 @@ pub mod error;
 pub mod metrics;
 pub mod models;
 pub mod petition;
+pub mod rate_limit;
 pub mod routes;
 pub mod seed;
 pub mod services;

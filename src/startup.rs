@@ -55,7 +55,9 @@ impl Application {
         let db = prepare_database(&config)?;
         let mailer = Mailer::from_config(config.smtp_url.as_deref(), &config.mail_dir)?;
         let mail_from = config.mail_from.parse().with_context(|| format!("RALLY_MAIL_FROM `{}` is not an address", config.mail_from))?;
+        let limits = Arc::new(crate::rate_limit::RateLimits::new(config.rate_limits));
         let state = AppState {
+            limits,
             postcodes: PostcodesClient::new(&config.postcodes_url),
             config: Arc::new(config),
             db,
@@ -109,10 +111,18 @@ impl Application {
         let sender = tokio::spawn(workers::outbox::run(self.state.clone()));
         let backfill = tokio::spawn(workers::backfill::run(self.state.clone()));
         let retention = tokio::spawn(workers::retention::run(self.state.db.clone()));
+        let limits = self.state.limits.clone();
+        let forget = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                limits.forget_idle();
+            }
+        });
         let result = self.server.await;
         sender.abort();
         backfill.abort();
         retention.abort();
+        forget.abort();
         result
     }
 }

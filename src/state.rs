@@ -16,6 +16,7 @@ pub struct AppState {
     pub mailer: Mailer,
     pub mail_from: Mailbox,
     pub postcodes: PostcodesClient,
+    pub limits: Arc<crate::rate_limit::RateLimits>,
     /// Wakes the outbox sender as soon as something is queued.
     pub outbox_wake: Arc<Notify>,
     /// Wakes the constituency backfill when a signature arrives without one.

@@ -8,6 +8,7 @@ use crate::error::{AppError, ErrorBody, FieldErrors};
 use crate::models::campaigns;
 use crate::models::postcodes::{self as cache, CachedPostcode};
 use crate::petition::{confirm, progress, sign};
+use crate::rate_limit::Action;
 use crate::routes::input::Input;
 use crate::state::AppState;
 use crate::workers::backfill;
@@ -91,7 +92,8 @@ async fn get_campaign(state: web::Data<AppState>, slug: web::Path<String>) -> Re
     responses(
         (status = 202, description = "Stored; a confirmation email is on its way (the same answer for a repeat signer)", body = Pending),
         (status = 400, body = ApiError), (status = 404, body = ApiError), (status = 409, description = "campaign_closed", body = ApiError),
-        (status = 413, body = ApiError), (status = 415, body = ApiError), (status = 422, description = "validation_failed, with fields", body = ApiError)))]
+        (status = 413, body = ApiError), (status = 415, body = ApiError), (status = 422, description = "validation_failed, with fields", body = ApiError),
+        (status = 429, description = "rate_limited, with Retry-After", body = ApiError)))]
 #[post("/api/campaigns/{slug}/signatures")]
 async fn create_signature(
     state: web::Data<AppState>,
@@ -99,6 +101,7 @@ async fn create_signature(
     req: HttpRequest,
     body: web::Payload,
 ) -> Result<HttpResponse, AppError> {
+    state.limits.check(Action::Sign, &req)?;
     let mut input = Input::json(&req, body).await?;
     let request = sign::SignatureRequest::parse(&mut input).map_err(AppError::Validation)?;
     sign::sign(&state, &slug, request).await?;
@@ -110,6 +113,7 @@ async fn create_signature(
     responses((status = 200, body = confirm::Confirmed), (status = 404, description = "Unknown or expired token", body = ApiError), (status = 422, body = ApiError)))]
 #[post("/api/confirmations")]
 async fn create_confirmation(state: web::Data<AppState>, req: HttpRequest, body: web::Payload) -> Result<HttpResponse, AppError> {
+    state.limits.check(Action::Confirm, &req)?;
     let mut input = Input::json(&req, body).await?;
     let token = input.text("token");
     if !input.errors.is_empty() {
@@ -152,7 +156,8 @@ const POSTCODE_FRESH_MS: i64 = 30 * DAY;
     responses((status = 200, body = PostcodeAnswer), (status = 404, description = "postcode_not_found or postcode_terminated", body = ApiError),
         (status = 422, description = "invalid_postcode", body = ApiError), (status = 503, description = "lookup_unavailable", body = ApiError)))]
 #[get("/api/postcodes/{postcode}")]
-async fn lookup_postcode(state: web::Data<AppState>, raw: web::Path<String>) -> Result<HttpResponse, AppError> {
+async fn lookup_postcode(state: web::Data<AppState>, raw: web::Path<String>, req: HttpRequest) -> Result<HttpResponse, AppError> {
+    state.limits.check(Action::PostcodeLookup, &req)?;
     let postcode = match UkPostcode::parse(&raw) {
         Ok(p) => p,
         Err(problem) => {

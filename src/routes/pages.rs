@@ -9,6 +9,7 @@ use crate::error::{AppError, FieldErrors};
 use crate::models::campaigns::{self, Campaign, CampaignState};
 use crate::models::{constituencies, signatures};
 use crate::petition::{confirm, progress, sign};
+use crate::rate_limit::Action;
 use crate::routes::input::Input;
 use crate::services::markdown;
 use crate::state::AppState;
@@ -159,6 +160,7 @@ async fn campaign_page(state: web::Data<AppState>, slug: web::Path<String>) -> H
 async fn sign_form(state: web::Data<AppState>, slug: web::Path<String>, req: HttpRequest, body: web::Payload) -> HttpResponse {
     let slug = slug.into_inner();
     let r = async {
+        state.limits.check(Action::Sign, &req)?;
         let mut input = Input::form(&req, body).await?;
         match sign::SignatureRequest::parse(&mut input) {
             Ok(request) => {
@@ -263,8 +265,9 @@ async fn confirm_page(state: web::Data<AppState>, token: web::Path<String>) -> H
 }
 
 #[post("/confirm/{token}")]
-async fn confirm_submit(state: web::Data<AppState>, token: web::Path<String>) -> HttpResponse {
+async fn confirm_submit(state: web::Data<AppState>, token: web::Path<String>, req: HttpRequest) -> HttpResponse {
     let r = async {
+        state.limits.check(Action::Confirm, &req)?;
         let done = confirm::confirm(&state, token.into_inner()).await?;
         let (_, mut ctx) = campaign_context(&state, done.campaign).await?;
         ctx.insert("public_url", &state.config.public_url);

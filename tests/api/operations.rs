@@ -39,3 +39,33 @@ on_both_backends!(unconfirmed_signatures_are_purged_after_seven_days, |app: Test
     let token = app.emails_to("olive@example.com")[0].confirm_token();
     assert_eq!(app.post_json("/api/confirmations", &json!({"token": token})).await.status(), 404);
 });
+
+on_both_backends!(a_flood_is_rate_limited_with_retry_after, |app: TestApp| async move {
+    let mut limited = None;
+    for i in 0..80 {
+        let res = app.sign(&json!({"name": format!("Flood {i}")})).await;
+        if res.status() == 429 {
+            limited = Some(res);
+            break;
+        }
+        assert_eq!(res.status(), 422, "normal answers until the limit");
+    }
+    let res = limited.expect("a flood of 80 requests at once is limited");
+    let wait: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(wait >= 1);
+    assert_eq!(res.json::<serde_json::Value>().await.unwrap()["error"], "rate_limited");
+    // Other actions have their own buckets.
+    assert_eq!(app.get(&format!("/api/campaigns/{SLUG}")).await.status(), 200);
+});
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_can_be_turned_off() {
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        s.insert("RALLY_RATE_LIMITS".into(), "off".into());
+    })
+    .await
+    .unwrap();
+    for i in 0..80 {
+        assert_eq!(app.sign(&json!({"name": format!("Flood {i}")})).await.status(), 422);
+    }
+}
