@@ -7,6 +7,7 @@ pub mod domain;
 pub mod error;
 pub mod metrics;
 pub mod models;
+pub mod mps;
 pub mod petition;
 pub mod rate_limit;
 pub mod routes;

@@ -14,6 +14,7 @@ use crate::db::Db;
 use crate::routes;
 use crate::seed;
 use crate::services::mailer::Mailer;
+use crate::services::members::MembersClient;
 use crate::services::postcodes::PostcodesClient;
 use crate::state::AppState;
 use crate::workers;
@@ -59,6 +60,7 @@ impl Application {
         let state = AppState {
             limits,
             postcodes: PostcodesClient::new(&config.postcodes_url),
+            members: MembersClient::new(&config.members_api_url),
             config: Arc::new(config),
             db,
             mailer,

@@ -7,6 +7,7 @@ use tokio::sync::Notify;
 use crate::config::Config;
 use crate::db::Db;
 use crate::services::mailer::Mailer;
+use crate::services::members::MembersClient;
 use crate::services::postcodes::PostcodesClient;
 
 #[derive(Clone)]
@@ -16,6 +17,7 @@ pub struct AppState {
     pub mailer: Mailer,
     pub mail_from: Mailbox,
     pub postcodes: PostcodesClient,
+    pub members: MembersClient,
     pub limits: Arc<crate::rate_limit::RateLimits>,
     /// Wakes the outbox sender as soon as something is queued.
     pub outbox_wake: Arc<Notify>,

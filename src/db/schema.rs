@@ -48,6 +48,7 @@ diesel::table! {
     constituencies (ons_code) {
         ons_code -> Text,
         name -> Text,
+        mp_checked_at -> Nullable<BigInt>,
     }
 }
 
@@ -115,11 +116,51 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    letter_templates (id) {
+        id -> BigInt,
+        campaign_id -> BigInt,
+        target_key -> Text,
+        subject -> Text,
+        body -> Text,
+        version -> BigInt,
+        created_by -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    letters (id) {
+        id -> BigInt,
+        campaign_id -> BigInt,
+        target_key -> Text,
+        target_name -> Text,
+        target_email -> Text,
+        ons_code -> Nullable<Text>,
+        writer_name -> Text,
+        writer_email -> Text,
+        writer_email_key -> Text,
+        address_line1 -> Text,
+        address_line2 -> Nullable<Text>,
+        town -> Text,
+        postcode -> Text,
+        personal_edit -> Nullable<Text>,
+        subject -> Text,
+        body -> Text,
+        state -> Text,
+        created_at -> BigInt,
+        confirmed_at -> Nullable<BigInt>,
+        sent_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::joinable!(letter_templates -> campaigns (campaign_id));
+diesel::joinable!(letters -> campaigns (campaign_id));
 diesel::joinable!(milestones -> campaigns (campaign_id));
 diesel::joinable!(targets -> campaigns (campaign_id));
 diesel::joinable!(signatures -> campaigns (campaign_id));
 diesel::joinable!(members -> constituencies (ons_code));
 
 diesel::allow_tables_to_appear_in_same_query!(
-    settings, campaigns, milestones, targets, constituencies, members, postcodes, signatures, tokens, outbox,
+    settings, campaigns, milestones, targets, constituencies, members, postcodes, signatures, tokens, outbox, letter_templates, letters,
 );

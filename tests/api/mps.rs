@@ -1,0 +1,1 @@
+//! `rally mps import` and `rally mps sync`, and the on-demand MP lookup.
