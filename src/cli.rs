@@ -1,4 +1,5 @@
 //! The command line: `rally` alone is `rally serve`.
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -14,11 +15,29 @@ pub enum Command {
     Serve,
     /// Apply database migrations and load the shipped campaigns into an empty database, then exit.
     Migrate,
+    /// Constituencies and their MPs.
+    Mps {
+        #[command(subcommand)]
+        command: MpsCommand,
+    },
     /// Privacy tasks.
     Privacy {
         #[command(subcommand)]
         command: PrivacyCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MpsCommand {
+    /// Load constituencies and their MPs from a CSV file laid out like the public mp_lookup.csv
+    /// (columns pcon_code, pcon_name, member_id, display_as, party_text, member_email).
+    Import {
+        /// The CSV file.
+        file: std::path::PathBuf,
+    },
+    /// Update the MP of every known constituency from the UK Parliament Members API
+    /// (RALLY_MEMBERS_API_URL).
+    Sync,
 }
 
 #[derive(Debug, Subcommand)]
@@ -43,6 +62,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => {
             crate::startup::prepare_database(&config)?;
             println!("Database is up to date.");
+        }
+        Command::Mps { command: MpsCommand::Import { file } } => {
+            // Say so before creating or migrating a database for nothing.
+            std::fs::metadata(&file).with_context(|| format!("could not open {}", file.display()))?;
+            let db = crate::startup::prepare_database(&config)?;
+            let report = tokio::task::spawn_blocking(move || crate::mps::import_csv(&db, &file, true)).await??;
+            println!("{report}");
+            let skipped = report.bad_rows.len();
+            if skipped > 0 {
+                let rows = if skipped == 1 { "row" } else { "rows" };
+                anyhow::bail!("{skipped} {rows} of the file could not be imported (see above); the other rows were");
+            }
+        }
+        Command::Mps { command: MpsCommand::Sync } => {
+            let db = crate::startup::prepare_database(&config)?;
+            let client = crate::services::members::MembersClient::new(&config.members_api_url);
+            let report = crate::mps::sync(&db, &client, true).await?;
+            println!("{report}");
         }
         Command::Privacy { command: PrivacyCommand::Purge } => {
             let db = crate::startup::prepare_database(&config)?;

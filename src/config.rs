@@ -23,6 +23,8 @@ pub struct Config {
     pub letter_retention: Duration,
     pub signature_retention: Duration,
     pub quick_exit_url: String,
+    /// Letters delivered to any one inbox per minute at most.
+    pub delivery_pace_per_minute: i64,
     /// HTTP worker threads; `None` lets actix pick one per core.
     pub workers: Option<usize>,
 }
@@ -49,6 +51,7 @@ const KEYS: &[&str] = &[
     "RALLY_SIGNATURE_RETENTION",
     "RALLY_QUICK_EXIT_URL",
     "RALLY_WORKERS",
+    "RALLY_DELIVERY_PACE",
 ];
 
 impl Config {
@@ -99,6 +102,10 @@ impl Config {
             Some(w) => Some(w.parse().context("RALLY_WORKERS must be a whole number")?),
             None => None,
         };
+        let delivery_pace_per_minute: i64 = or("RALLY_DELIVERY_PACE", "30").parse().context("RALLY_DELIVERY_PACE must be a whole number of letters a minute")?;
+        if delivery_pace_per_minute < 1 {
+            bail!("RALLY_DELIVERY_PACE must be at least 1");
+        }
         let public_url = or("RALLY_PUBLIC_URL", "http://127.0.0.1:8080").trim_end_matches('/').to_string();
         Ok(Config {
             database_url: or("DATABASE_URL", "sqlite://rally.db"),
@@ -116,6 +123,7 @@ impl Config {
             signature_retention: duration("RALLY_SIGNATURE_RETENTION", "183d")?,
             quick_exit_url: or("RALLY_QUICK_EXIT_URL", "https://www.bbc.co.uk/weather"),
             workers,
+            delivery_pace_per_minute,
         })
     }
 }

@@ -15,6 +15,7 @@ pub enum Action {
     Sign,
     Confirm,
     PostcodeLookup,
+    Letter,
 }
 
 pub struct RateLimits {
@@ -22,6 +23,7 @@ pub struct RateLimits {
     sign: DefaultKeyedRateLimiter<IpAddr>,
     confirm: DefaultKeyedRateLimiter<IpAddr>,
     postcode: DefaultKeyedRateLimiter<IpAddr>,
+    letter: DefaultKeyedRateLimiter<IpAddr>,
 }
 
 /// `per_minute` sustained with bursts of `burst`: generous enough for a room of people signing
@@ -37,6 +39,7 @@ impl RateLimits {
             sign: RateLimiter::keyed(quota(60, 30)),
             confirm: RateLimiter::keyed(quota(60, 30)),
             postcode: RateLimiter::keyed(quota(60, 30)),
+            letter: RateLimiter::keyed(quota(60, 30)),
         }
     }
 
@@ -49,6 +52,7 @@ impl RateLimits {
             Action::Sign => &self.sign,
             Action::Confirm => &self.confirm,
             Action::PostcodeLookup => &self.postcode,
+            Action::Letter => &self.letter,
         };
         bucket.check_key(&addr).map_err(|not_until| {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
@@ -58,7 +62,7 @@ impl RateLimits {
 
     /// Forgets addresses whose buckets are full again, so memory stays bounded.
     pub fn forget_idle(&self) {
-        for bucket in [&self.sign, &self.confirm, &self.postcode] {
+        for bucket in [&self.sign, &self.confirm, &self.postcode, &self.letter] {
             bucket.retain_recent();
             bucket.shrink_to_fit();
         }

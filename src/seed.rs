@@ -8,7 +8,7 @@ use crate::clock::now_ms;
 use crate::db::DbConn;
 use crate::domain::Slug;
 use crate::models::campaigns::{self, CampaignState, NewCampaign};
-use crate::models::{milestones, targets};
+use crate::models::{letter_templates, milestones, targets};
 
 static LETTERS: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/letters");
 
@@ -39,10 +39,12 @@ pub struct TargetFile {
     pub email: String,
 }
 
-/// A shipped campaign: its definition and its Markdown body.
+/// A shipped campaign: its definition, its Markdown body, and its letters as
+/// (target key, subject template, body template).
 pub struct ShippedCampaign {
     pub file: CampaignFile,
     pub body_md: String,
+    pub letters: Vec<(String, String, String)>,
 }
 
 pub fn shipped() -> anyhow::Result<Vec<ShippedCampaign>> {
@@ -59,21 +61,47 @@ pub fn shipped() -> anyhow::Result<Vec<ShippedCampaign>> {
             bail!("letters/{name}: state must be draft, open or closed");
         }
         let body_md = dir.get_file(dir.path().join("body.md")).and_then(|f| f.contents_utf8()).unwrap_or("").to_string();
-        out.push(ShippedCampaign { file, body_md });
+        let mut letters = Vec::new();
+        for (key, spec) in &file.letters {
+            let subject = spec
+                .get("subject")
+                .and_then(|v| v.as_str())
+                .with_context(|| format!("letters/{name}/campaign.toml: [letters.{key}] needs a subject"))?;
+            let body = dir
+                .get_file(dir.path().join(format!("{key}.txt")))
+                .and_then(|f| f.contents_utf8())
+                .with_context(|| format!("letters/{name}/{key}.txt is missing"))?;
+            if key != "mp" && !file.targets.iter().any(|t| &t.key == key) {
+                bail!("letters/{name}: a letter to `{key}` but no target with that key");
+            }
+            letters.push((key.clone(), subject.to_string(), body.to_string()));
+        }
+        out.push(ShippedCampaign { file, body_md, letters });
     }
     out.sort_by(|a, b| a.file.slug.cmp(&b.file.slug));
     Ok(out)
 }
 
-/// Loads the shipped campaigns if the database has none; returns how many were loaded.
+/// Loads the shipped campaigns if the database has none, and the shipped letter templates of
+/// any shipped campaign that has none yet (a database made before letters existed); returns
+/// how many campaigns were loaded.
 pub fn load_if_empty(conn: &mut DbConn) -> anyhow::Result<usize> {
     use diesel::Connection;
     conn.transaction(|conn| {
+        let all = shipped()?;
+        let now = now_ms();
+        for c in &all {
+            if let Some(existing) = campaigns::find_by_slug(conn, &c.file.slug)? {
+                if letter_templates::count_for_campaign(conn, existing.id)? == 0 {
+                    for (key, subject, body) in &c.letters {
+                        letter_templates::save(conn, existing.id, key, subject, body, Some("shipped with Rally"), now)?;
+                    }
+                }
+            }
+        }
         if campaigns::count(conn)? > 0 {
             return Ok(0);
         }
-        let all = shipped()?;
-        let now = now_ms();
         for c in &all {
             let f = &c.file;
             let id = campaigns::insert(
@@ -107,6 +135,9 @@ pub fn load_if_empty(conn: &mut DbConn) -> anyhow::Result<usize> {
                     },
                 )?;
             }
+            for (key, subject, body) in &c.letters {
+                letter_templates::save(conn, id, key, subject, body, Some("shipped with Rally"), now)?;
+            }
         }
         Ok(all.len())
     })
@@ -121,5 +152,7 @@ mod tests {
         assert_eq!(c.file.milestones.first(), Some(&1500));
         assert!(c.body_md.contains("12%") || c.body_md.contains("12 %"));
         assert!(c.file.targets.iter().any(|t| t.key == "justice-secretary"));
+        let keys: Vec<&str> = c.letters.iter().map(|l| l.0.as_str()).collect();
+        assert!(keys.contains(&"mp") && keys.contains(&"justice-secretary"));
     }
 }

@@ -56,9 +56,11 @@ impl Application {
         let db = prepare_database(&config)?;
         let mailer = Mailer::from_config(config.smtp_url.as_deref(), &config.mail_dir)?;
         let mail_from = config.mail_from.parse().with_context(|| format!("RALLY_MAIL_FROM `{}` is not an address", config.mail_from))?;
+        let cookie_key = crate::secret::load_or_create(&db, config.secret_key.as_deref())?;
         let limits = Arc::new(crate::rate_limit::RateLimits::new(config.rate_limits));
         let state = AppState {
             limits,
+            cookie_key,
             postcodes: PostcodesClient::new(&config.postcodes_url),
             members: MembersClient::new(&config.members_api_url),
             config: Arc::new(config),

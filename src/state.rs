@@ -19,6 +19,8 @@ pub struct AppState {
     pub postcodes: PostcodesClient,
     pub members: MembersClient,
     pub limits: Arc<crate::rate_limit::RateLimits>,
+    /// Encrypts and signs cookies.
+    pub cookie_key: actix_web::cookie::Key,
     /// Wakes the outbox sender as soon as something is queued.
     pub outbox_wake: Arc<Notify>,
     /// Wakes the constituency backfill when a signature arrives without one.

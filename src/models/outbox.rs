@@ -108,3 +108,8 @@ pub fn depth(conn: &mut DbConn) -> QueryResult<(i64, Option<i64>)> {
     let oldest: Option<i64> = outbox::table.filter(outbox::state.eq(PENDING)).select(diesel::dsl::min(outbox::created_at)).first(conn)?;
     Ok((n, oldest))
 }
+
+/// Puts a row back for later without counting an attempt (pacing, not failure).
+pub fn defer(conn: &mut DbConn, id: i64, run_at: i64) -> QueryResult<usize> {
+    diesel::update(outbox::table.find(id)).set((outbox::run_at.eq(run_at), outbox::lease_until.eq(None::<i64>))).execute(conn)
+}

@@ -59,3 +59,5 @@ pub fn mark_used(conn: &mut DbConn, id: i64, now: i64) -> QueryResult<usize> {
 pub fn delete_expired_before(conn: &mut DbConn, cutoff: i64) -> QueryResult<usize> {
     diesel::delete(tokens::table.filter(tokens::expires_at.lt(cutoff))).execute(conn)
 }
+
+pub const CONFIRM_LETTER: &str = "confirm_letter";

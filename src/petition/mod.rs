@@ -1,4 +1,4 @@
 //! The petition: signing, confirming by email, and the public count.
-pub mod confirm;
+pub mod emails;
 pub mod progress;
 pub mod sign;

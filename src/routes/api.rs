@@ -2,16 +2,17 @@
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
-use crate::clock::{now_ms, DAY};
 use crate::domain::UkPostcode;
 use crate::error::{AppError, ErrorBody, FieldErrors};
 use crate::models::campaigns;
-use crate::models::postcodes::{self as cache, CachedPostcode};
-use crate::petition::{confirm, progress, sign};
+use crate::confirmations;
+use crate::petition::{progress, sign};
 use crate::rate_limit::Action;
 use crate::routes::input::Input;
 use crate::state::AppState;
-use crate::workers::backfill;
+use crate::letters::write;
+use crate::lookup::{self, Place};
+use crate::mps::{self, MpStatus};
 
 /// A signature, as documented for clients (the handler reads fields one by one so each problem is named).
 #[derive(utoipa::ToSchema)]
@@ -52,7 +53,7 @@ pub struct ApiError {
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(list_campaigns).service(get_campaign).service(create_signature).service(create_confirmation).service(lookup_postcode).service(openapi_json);
+    cfg.service(list_campaigns).service(get_campaign).service(create_signature).service(create_confirmation).service(lookup_postcode).service(preview_letter).service(create_letter).service(openapi_json);
 }
 
 fn fresh_json<T: Serialize>(body: &T) -> HttpResponse {
@@ -110,7 +111,7 @@ async fn create_signature(
 
 #[utoipa::path(post, path = "/api/confirmations", tag = "signatures",
     request_body = ConfirmationBody,
-    responses((status = 200, body = confirm::Confirmed), (status = 404, description = "Unknown or expired token", body = ApiError), (status = 422, body = ApiError)))]
+    responses((status = 200, body = confirmations::Confirmed), (status = 404, description = "Unknown or expired token", body = ApiError), (status = 422, body = ApiError)))]
 #[post("/api/confirmations")]
 async fn create_confirmation(state: web::Data<AppState>, req: HttpRequest, body: web::Payload) -> Result<HttpResponse, AppError> {
     state.limits.check(Action::Confirm, &req)?;
@@ -124,7 +125,7 @@ async fn create_confirmation(state: web::Data<AppState>, req: HttpRequest, body:
         fields.add("token", "Give the token from the confirmation link.");
         return Err(AppError::Validation(fields));
     }
-    let done = confirm::confirm(&state, token.trim().to_string()).await?;
+    let done = confirmations::confirm(&state, token.trim().to_string()).await?;
     Ok(HttpResponse::Ok().json(done))
 }
 
@@ -148,8 +149,6 @@ struct MpRef {
     email: Option<String>,
 }
 
-/// Postcodes rarely move between constituencies; a cached answer is used for this long.
-const POSTCODE_FRESH_MS: i64 = 30 * DAY;
 
 #[utoipa::path(get, path = "/api/postcodes/{postcode}", tag = "postcodes",
     params(("postcode" = String, Path, description = "A UK postcode, any spacing or case")),
@@ -170,66 +169,103 @@ async fn lookup_postcode(state: web::Data<AppState>, raw: web::Path<String>, req
             }));
         }
     };
-    let key = postcode.as_str().to_string();
-    let cached = {
-        let key = key.clone();
-        state.db.read(move |conn| Ok(cache::get(conn, &key)?)).await?
-    };
-    let fresh = cached.as_ref().is_some_and(|c| now_ms() - c.fetched_at < POSTCODE_FRESH_MS);
-    let row: CachedPostcode = if fresh {
-        cached.expect("checked")
-    } else {
-        match state.postcodes.lookup(&postcode).await {
-            Ok(lookup) => {
-                let key2 = key.clone();
-                state
-                    .db
-                    .write(move |conn| {
-                        backfill::record(conn, &key2, &lookup)?;
-                        Ok(cache::get(conn, &key2)?)
-                    })
-                    .await?
-                    .ok_or_else(|| AppError::internal(anyhow::anyhow!("postcode cache row vanished")))?
-            }
-            // A cached answer, even an old one, beats no answer while postcodes.io is down.
-            Err(e) => match cached {
-                Some(c) => c,
-                None => {
-                    tracing::warn!(error = %e, "postcode lookup unavailable");
-                    return Err(AppError::Unavailable(
-                        "lookup_unavailable",
-                        "We can't look postcodes up right now. Please try again in a few minutes.".into(),
-                    ));
+    match lookup::constituency_for(&state, &postcode).await? {
+        Place::Found { ons_code, name } => {
+            // The MP is extra: if the Members API is down, the constituency still answers.
+            let mp = match mps::mp_for(&state, &ons_code).await {
+                Ok(MpStatus::Known(mp)) => Some(MpRef { name: mp.name, party: mp.party, email: mp.email }),
+                Ok(_) => None,
+                Err(e) => {
+                    tracing::warn!(error = %e, "MP lookup failed; answering without the MP");
+                    None
                 }
-            },
-        }
-    };
-    match (row.status.as_str(), row.ons_code) {
-        (cache::FOUND, Some(code)) => {
-            let answer = state
-                .db
-                .read(move |conn| {
-                    let mut names = crate::models::constituencies::names_and_mps(conn, std::slice::from_ref(&code))?;
-                    let (name, _) = names.remove(&code).unwrap_or_else(|| (code.clone(), None));
-                    let mp = crate::models::constituencies::current_mp(conn, &code)?
-                        .map(|(name, party, email)| MpRef { name, party, email });
-                    Ok(PostcodeAnswer { postcode: key, constituency: ConstituencyRef { ons_code: code, name }, mp })
-                })
-                .await?;
+            };
+            let answer = PostcodeAnswer { postcode: postcode.as_str().to_string(), constituency: ConstituencyRef { ons_code, name }, mp };
             Ok(HttpResponse::Ok().insert_header(("Cache-Control", "public, max-age=3600")).json(answer))
         }
-        (cache::TERMINATED, _) => Err(AppError::NotFound("postcode_terminated", "That postcode is no longer in use. Try the postcode you use now.".into())),
-        _ => Err(AppError::NotFound("postcode_not_found", "We couldn't find that postcode. Check it and try again.".into())),
+        Place::Terminated => Err(AppError::NotFound("postcode_terminated", "That postcode is no longer in use. Try the postcode you use now.".into())),
+        Place::NotFound => Err(AppError::NotFound("postcode_not_found", "We couldn't find that postcode. Check it and try again.".into())),
     }
 }
 
+/// The letter as a client sends it (documented shape; read field by field so each problem is named).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct LetterBody {
+    /// `mp`, or the key of one of the campaign's fixed targets (e.g. `justice-secretary`).
+    target: String,
+    name: String,
+    email: String,
+    postcode: String,
+    address: AddressBody,
+    /// Up to 2,000 characters, inserted verbatim.
+    personal_edit: Option<String>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct AddressBody {
+    line1: String,
+    line2: Option<String>,
+    town: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Recipient {
+    name: String,
+    email: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LetterPreview {
+    to: Recipient,
+    subject: String,
+    body: String,
+    /// False when the letter is the template alone; a personal sentence carries more weight.
+    personalised: bool,
+}
+
+#[utoipa::path(post, path = "/api/campaigns/{slug}/letters/preview", tag = "letters",
+    params(("slug" = String, Path, description = "The campaign's slug")),
+    request_body = LetterBody,
+    responses((status = 200, body = LetterPreview), (status = 404, body = ApiError), (status = 409, body = ApiError),
+        (status = 422, body = ApiError), (status = 429, body = ApiError), (status = 503, description = "lookup_unavailable", body = ApiError)))]
+#[post("/api/campaigns/{slug}/letters/preview")]
+async fn preview_letter(state: web::Data<AppState>, slug: web::Path<String>, req: HttpRequest, body: web::Payload) -> Result<HttpResponse, AppError> {
+    state.limits.check(Action::Letter, &req)?;
+    let mut input = Input::json(&req, body).await?;
+    let request = write::LetterRequest::parse(&mut input).map_err(AppError::Validation)?;
+    let p = write::prepare(&state, &slug, &request).await?;
+    Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(LetterPreview {
+        to: Recipient { name: p.to_name, email: p.to_email },
+        subject: p.subject,
+        body: p.body,
+        personalised: p.personalised,
+    }))
+}
+
+#[utoipa::path(post, path = "/api/campaigns/{slug}/letters", tag = "letters",
+    params(("slug" = String, Path, description = "The campaign's slug")),
+    request_body = LetterBody,
+    responses((status = 202, description = "Stored; a confirmation email is on its way", body = Pending), (status = 404, body = ApiError),
+        (status = 409, description = "already_written or campaign_closed", body = ApiError), (status = 422, body = ApiError),
+        (status = 429, body = ApiError), (status = 503, description = "lookup_unavailable", body = ApiError)))]
+#[post("/api/campaigns/{slug}/letters")]
+async fn create_letter(state: web::Data<AppState>, slug: web::Path<String>, req: HttpRequest, body: web::Payload) -> Result<HttpResponse, AppError> {
+    state.limits.check(Action::Letter, &req)?;
+    let mut input = Input::json(&req, body).await?;
+    let request = write::LetterRequest::parse(&mut input).map_err(AppError::Validation)?;
+    // API clients always confirm by email: the browser cookie is the pages' convenience only.
+    write::submit(&state, &slug, request, None).await?;
+    Ok(HttpResponse::Accepted().json(serde_json::json!({"status": "pending_confirmation"})))
+}
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "Rally", description = "Petitions and letters to MPs for UK campaigns"),
-    paths(list_campaigns, get_campaign, create_signature, create_confirmation, lookup_postcode),
-    components(schemas(SignatureBody, ConfirmationBody, Pending, ApiError, PostcodeAnswer, ConstituencyRef, MpRef,
-        progress::CampaignSummary, progress::CampaignDetail, progress::ConstituencyCount, confirm::Confirmed))
+    paths(list_campaigns, get_campaign, create_signature, create_confirmation, lookup_postcode, preview_letter, create_letter),
+    components(schemas(LetterBody, AddressBody, Recipient, LetterPreview, SignatureBody, ConfirmationBody, Pending, ApiError, PostcodeAnswer, ConstituencyRef, MpRef,
+        progress::CampaignSummary, progress::CampaignDetail, progress::ConstituencyCount, confirmations::Confirmed))
 )]
 pub struct ApiDoc;
 

@@ -110,6 +110,18 @@ impl Input {
         }
     }
 
+    /// A nested JSON object as its own input (`None` when absent); a non-object is an error.
+    pub fn nested(&mut self, field: &str) -> Option<Input> {
+        match self.map.get(field) {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(m)) => Some(Input { map: m.clone(), errors: FieldErrors::default() }),
+            Some(_) => {
+                self.errors.add(field, "Must be an object.");
+                Some(Input { map: Map::new(), errors: FieldErrors::default() })
+            }
+        }
+    }
+
     pub fn raw(&self, field: &str) -> Option<&str> {
         self.map.get(field).and_then(Value::as_str)
     }

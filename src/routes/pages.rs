@@ -8,7 +8,8 @@ use crate::domain::PersonName;
 use crate::error::{AppError, FieldErrors};
 use crate::models::campaigns::{self, Campaign, CampaignState};
 use crate::models::{constituencies, signatures};
-use crate::petition::{confirm, progress, sign};
+use crate::confirmations;
+use crate::petition::{progress, sign};
 use crate::rate_limit::Action;
 use crate::routes::input::Input;
 use crate::services::markdown;
@@ -254,10 +255,12 @@ fn no_store(mut res: HttpResponse) -> HttpResponse {
 async fn confirm_page(state: web::Data<AppState>, token: web::Path<String>) -> HttpResponse {
     let token = token.into_inner();
     let r = async {
-        let (slug, title) = confirm::describe(&state, token.clone()).await?;
+        let pending = confirmations::describe(&state, token.clone()).await?;
         let mut ctx = tera::Context::new();
         ctx.insert("token", &token);
-        ctx.insert("campaign", &serde_json::json!({"slug": slug, "title": title}));
+        ctx.insert("kind", pending.kind);
+        ctx.insert("recipient", &pending.recipient);
+        ctx.insert("campaign", &serde_json::json!({"slug": pending.campaign_slug, "title": pending.campaign_title}));
         Ok(render(&state, StatusCode::OK, "confirm.html", ctx))
     }
     .await;
@@ -268,10 +271,13 @@ async fn confirm_page(state: web::Data<AppState>, token: web::Path<String>) -> H
 async fn confirm_submit(state: web::Data<AppState>, token: web::Path<String>, req: HttpRequest) -> HttpResponse {
     let r = async {
         state.limits.check(Action::Confirm, &req)?;
-        let done = confirm::confirm(&state, token.into_inner()).await?;
+        let done = confirmations::confirm(&state, token.into_inner()).await?;
         let (_, mut ctx) = campaign_context(&state, done.campaign).await?;
         ctx.insert("public_url", &state.config.public_url);
-        Ok(render(&state, StatusCode::OK, "confirmed.html", ctx))
+        let page = if done.kind == "letter" { "letter_confirmed.html" } else { "confirmed.html" };
+        let mut res = render(&state, StatusCode::OK, page, ctx);
+        crate::session::remember(&mut res, &state.cookie_key, &done.mailbox, state.config.public_url.starts_with("https://"));
+        Ok(res)
     }
     .await;
     no_store(page_result(&state, r))

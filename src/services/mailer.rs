@@ -51,7 +51,15 @@ impl Mailer {
             Some(name) => Mailbox::new(Some(name.clone()), from.email.clone()),
             None => from.clone(),
         };
-        let mut builder = Message::builder().from(from).to(email.to).subject(email.subject).header(ContentType::TEXT_PLAIN);
+        // Our own Message-ID on our own domain: lettre's default would name this machine.
+        let message_id = format!("<{}@{}>", hex::encode(rand::random::<[u8; 16]>()), from.email.domain());
+        let mut builder = Message::builder()
+            .from(from)
+            .to(email.to)
+            .subject(email.subject)
+            .message_id(Some(message_id))
+            .date_now()
+            .header(ContentType::TEXT_PLAIN);
         if let Some(reply_to) = email.reply_to {
             builder = builder.reply_to(reply_to);
         }

@@ -3,18 +3,19 @@
 //! a permanent refusal is recorded as failed with the reason.
 use std::time::Duration;
 
-use lettre::message::Mailbox;
 use rand::Rng;
 
 use crate::clock::{now_ms, DAY, MINUTE, SECOND};
 use crate::db::DbConn;
 use crate::error::AppError;
 use crate::models::outbox::{self, OutboxRow};
-use crate::models::{campaigns, signatures, tokens};
+use crate::letters::emails as letter_emails;
+use crate::letters::write::{CONFIRM_EMAIL as LETTER_CONFIRM_EMAIL, COPY_EMAIL, DELIVERY};
+use crate::models::letters;
+use crate::petition;
 use crate::petition::sign::{ALREADY_SIGNED_EMAIL, CONFIRM_EMAIL};
 use crate::services::mailer::{OutgoingEmail, SendError};
 use crate::state::AppState;
-use crate::templates::render_email;
 
 const BATCH: i64 = 32;
 /// Long enough for a slow SMTP conversation; a sender that dies holding rows frees them after this.
@@ -53,30 +54,89 @@ pub async fn send_due(state: &AppState) -> Result<usize, AppError> {
     Ok(n)
 }
 
+/// What to do with a claimed row.
+enum Step {
+    Send(OutgoingEmail),
+    /// Its subject has gone (e.g. deleted on request) or it was already done: nothing to send.
+    Skip,
+    /// Not yet: the recipient's inbox has had its share this minute.
+    Defer(i64),
+}
+
 async fn deliver(state: &AppState, row: OutboxRow) {
     let id = row.id;
     let attempts = row.attempts + 1;
     let public_url = state.config.public_url.clone();
-    let composed = state.db.write(move |conn| compose(conn, &row, &public_url)).await;
-    let outcome = match composed {
-        Ok(None) => Ok(()), // what it was about has gone (e.g. deleted on request): nothing to send
-        Ok(Some(email)) => state.mailer.send(&state.mail_from, email).await,
+    let pace = state.config.delivery_pace_per_minute;
+    let kind = row.kind.clone();
+    let subject_id = row.subject_id;
+    let step = state.db.write(move |conn| compose(conn, &row, &public_url, pace)).await;
+    let outcome = match step {
+        Ok(Step::Skip) => Ok(()),
+        Ok(Step::Defer(at)) => {
+            if let Err(e) = state.db.write(move |conn| Ok(outbox::defer(conn, id, at)?)).await {
+                tracing::error!(outbox_id = id, error = %e, "could not defer a paced delivery");
+            }
+            return;
+        }
+        Ok(Step::Send(email)) => state.mailer.send(&state.mail_from, email).await,
         Err(e) => Err(SendError::Transient(format!("could not prepare the email: {e}"))),
     };
     let now = now_ms();
     let result = match outcome {
-        Ok(()) => state.db.write(move |conn| Ok(outbox::mark_sent(conn, id, now)?)).await,
+        Ok(()) => {
+            let notify = kind == DELIVERY;
+            let r = state
+                .db
+                .write(move |conn| {
+                    outbox::mark_sent(conn, id, now)?;
+                    if kind == DELIVERY {
+                        // The writer gets a copy of exactly what went.
+                        if letters::mark_sent(conn, subject_id, now)? == 1 {
+                            outbox::enqueue(conn, COPY_EMAIL, subject_id, now)?;
+                        }
+                    }
+                    Ok(())
+                })
+                .await;
+            if notify {
+                state.outbox_wake.notify_one();
+            }
+            r
+        }
         Err(SendError::Permanent(reason)) => {
             tracing::warn!(outbox_id = id, reason = %reason, "email refused permanently");
-            state.db.write(move |conn| Ok(outbox::mark_failed(conn, id, attempts, &reason)?)).await
-        }
-        Err(SendError::Transient(reason)) if attempts >= MAX_ATTEMPTS => {
-            state.db.write(move |conn| Ok(outbox::mark_failed(conn, id, attempts, &format!("gave up after {attempts} attempts: {reason}"))?)).await
+            state
+                .db
+                .write(move |conn| {
+                    if kind == DELIVERY {
+                        letters::set_state(conn, subject_id, letters::FAILED)?;
+                    }
+                    outbox::mark_failed(conn, id, attempts, &reason)?;
+                    Ok(())
+                })
+                .await
         }
         Err(SendError::Transient(reason)) => {
+            let give_up = attempts >= MAX_ATTEMPTS;
             let at = now + backoff_ms(attempts);
-            tracing::info!(outbox_id = id, attempts, reason = %reason, "email will be retried");
-            state.db.write(move |conn| Ok(outbox::retry_later(conn, id, attempts, at, &reason)?)).await
+            if !give_up {
+                tracing::info!(outbox_id = id, attempts, reason = %reason, "email will be retried");
+            }
+            state
+                .db
+                .write(move |conn| {
+                    if kind == DELIVERY {
+                        letters::set_state(conn, subject_id, if give_up { letters::FAILED } else { letters::CONFIRMED })?;
+                    }
+                    if give_up {
+                        outbox::mark_failed(conn, id, attempts, &format!("gave up after {attempts} attempts: {reason}"))?;
+                    } else {
+                        outbox::retry_later(conn, id, attempts, at, &reason)?;
+                    }
+                    Ok(())
+                })
+                .await
         }
     };
     if let Err(e) = result {
@@ -91,31 +151,26 @@ pub fn backoff_ms(attempts: i64) -> i64 {
     (base as f64 * jitter) as i64
 }
 
-fn supporter(name: &str, email: &str) -> Result<Mailbox, AppError> {
-    let address = email.parse().map_err(|e| AppError::internal(anyhow::anyhow!("stored address does not parse: {e}")))?;
-    Ok(Mailbox::new(Some(name.to_string()), address))
-}
-
-/// Writes the email for an outbox row, or `None` if its subject no longer exists.
-fn compose(conn: &mut DbConn, row: &OutboxRow, public_url: &str) -> Result<Option<OutgoingEmail>, AppError> {
+/// Prepares the email for an outbox row (making any link token now).
+fn compose(conn: &mut DbConn, row: &OutboxRow, public_url: &str, pace: i64) -> Result<Step, AppError> {
+    let now = now_ms();
+    let step = |email: Option<OutgoingEmail>| email.map(Step::Send).unwrap_or(Step::Skip);
     match row.kind.as_str() {
-        CONFIRM_EMAIL | ALREADY_SIGNED_EMAIL => {
-            let Some(sig) = signatures::find(conn, row.subject_id)? else { return Ok(None) };
-            let Some(campaign) = campaigns::find(conn, sig.campaign_id)? else { return Ok(None) };
-            let mut ctx = tera::Context::new();
-            ctx.insert("name", &sig.name);
-            ctx.insert("campaign_title", &campaign.title);
-            ctx.insert("campaign_url", &format!("{public_url}/campaigns/{}", campaign.slug));
-            ctx.insert("privacy_url", &format!("{public_url}/privacy"));
-            let template = if row.kind == CONFIRM_EMAIL {
-                let token = tokens::issue(conn, tokens::CONFIRM_SIGNATURE, sig.id, now_ms(), CONFIRM_LIFETIME_MS)?;
-                ctx.insert("confirm_url", &format!("{public_url}/confirm/{token}"));
-                "emails/signature_confirm.txt"
-            } else {
-                "emails/signature_already_confirmed.txt"
-            };
-            let (subject, body) = render_email(template, &ctx).map_err(AppError::internal)?;
-            Ok(Some(OutgoingEmail { to: supporter(&sig.name, &sig.email)?, subject, body, reply_to: None, from_name: None }))
+        CONFIRM_EMAIL | ALREADY_SIGNED_EMAIL => Ok(step(petition::emails::compose(conn, &row.kind, row.subject_id, public_url, now)?)),
+        LETTER_CONFIRM_EMAIL => Ok(step(letter_emails::confirmation(conn, row.subject_id, public_url, now)?)),
+        COPY_EMAIL => Ok(step(letter_emails::copy(conn, row.subject_id, public_url)?)),
+        DELIVERY => {
+            let Some(letter) = letters::find(conn, row.subject_id)? else { return Ok(Step::Skip) };
+            if letter.state == letters::SENT || letter.state == letters::PENDING {
+                return Ok(Step::Skip);
+            }
+            // Pacing: a surge of letters reaches an MP's office at `pace` a minute at most.
+            if letters::recent_to_inbox(conn, &letter.target_email, now - MINUTE, letter.id)? >= pace {
+                let gap = MINUTE / pace.max(1);
+                return Ok(Step::Defer(now + gap + rand::rng().random_range(0..=gap.max(1))));
+            }
+            letters::set_state(conn, letter.id, letters::SENDING)?;
+            Ok(Step::Send(letter_emails::delivery(&letter)?))
         }
         other => Err(AppError::internal(anyhow::anyhow!("unknown outbox kind {other}"))),
     }

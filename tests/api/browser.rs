@@ -49,6 +49,20 @@ pub async fn browser() -> Option<(fantoccini::Client, Driver)> {
     }
 }
 
+/// Waits (up to 10 s) until the page shows `text`: a click that submits a form returns before
+/// the next page has necessarily loaded.
+pub async fn until_page_shows(browser: &fantoccini::Client, text: &str) -> String {
+    let start = Instant::now();
+    loop {
+        let page = browser.source().await.unwrap_or_default();
+        if page.contains(text) {
+            return page;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "page never showed {text:?}:\n{page}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_supporter_signs_and_confirms_in_a_real_browser() {
     let Some((browser, _driver)) = browser().await else { return };
@@ -60,26 +74,24 @@ async fn a_supporter_signs_and_confirms_in_a_real_browser() {
 
     // Submitting with nothing filled in shows the problems, with focus on the summary.
     browser.find(Locator::Css("form button[type=submit]")).await.unwrap().click().await.unwrap();
-    let page = browser.source().await.unwrap();
-    assert!(page.contains("Enter your name."));
+    until_page_shows(&browser, "Enter your name.").await;
 
     browser.find(Locator::Id("name")).await.unwrap().send_keys("Browser Bea").await.unwrap();
     browser.find(Locator::Id("email")).await.unwrap().send_keys("bea@example.com").await.unwrap();
     browser.find(Locator::Id("postcode")).await.unwrap().send_keys("ne1 4st").await.unwrap();
     browser.find(Locator::Id("consent")).await.unwrap().click().await.unwrap();
     browser.find(Locator::Css("form button[type=submit]")).await.unwrap().click().await.unwrap();
+    until_page_shows(&browser, "Check your email").await;
     assert!(browser.current_url().await.unwrap().path().ends_with("/check-email"));
-    assert!(browser.source().await.unwrap().contains("Check your email"));
 
     let token = app.wait_for_emails("bea@example.com", 1).await[0].confirm_token();
     browser.goto(&app.url(&format!("/confirm/{token}"))).await.unwrap();
     assert_eq!(app.count().await, 0, "opening the link alone confirms nothing");
     browser.find(Locator::Css("form button[type=submit]")).await.unwrap().click().await.unwrap();
-    let page = browser.source().await.unwrap();
-    assert!(page.contains("your signature counts"), "{page}");
+    until_page_shows(&browser, "your signature counts").await;
     assert_eq!(app.count().await, 1);
 
     browser.goto(&app.url(&format!("/campaigns/{SLUG}"))).await.unwrap();
-    assert!(browser.source().await.unwrap().contains("1</strong> has signed"));
+    until_page_shows(&browser, "1</strong> has signed").await;
     browser.close().await.unwrap();
 }

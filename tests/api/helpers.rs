@@ -39,7 +39,8 @@ impl ReceivedEmail {
         self.parsed().subject().unwrap_or_default().to_string()
     }
     pub fn text(&self) -> String {
-        self.parsed().body_text(0).map(|b| b.into_owned()).unwrap_or_default()
+        // Mail travels with CRLF line ends; compare as the reader sees it.
+        self.parsed().body_text(0).map(|b| b.replace("\r\n", "\n")).unwrap_or_default()
     }
     /// The token in the first `/confirm/{token}` link.
     pub fn confirm_token(&self) -> String {

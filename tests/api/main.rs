@@ -6,6 +6,7 @@ mod browser;
 mod campaigns;
 mod command_line;
 mod constituencies;
+mod letters;
 mod mps;
 mod operations;
 mod pages;

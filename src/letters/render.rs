@@ -1,0 +1,151 @@
+//! The letter renderer. Templates are tera text; the writer's personal edit is a value in the
+//! context, so `{{ }}` or `{% %}` typed by a writer arrives verbatim and can never change the
+//! letter around it. A template that fails is an error naming it, never a letter with a hole.
+use serde::Serialize;
+
+use crate::domain::PostalAddress;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetContext {
+    pub name: String,
+    pub salutation: String,
+    pub title: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WriterContext {
+    pub name: String,
+    pub address: PostalAddress,
+    pub postcode: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ConstituencyContext {
+    pub ons_code: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CampaignContext {
+    pub slug: String,
+    pub title: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LetterContext {
+    pub target: TargetContext,
+    pub writer: WriterContext,
+    pub constituency: ConstituencyContext,
+    pub campaign: CampaignContext,
+    /// Empty when the writer added nothing.
+    pub personal_edit: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedLetter {
+    pub subject: String,
+    pub body: String,
+}
+
+/// Names of the variables templates may use, for editors and validation.
+pub const VARIABLES: &[&str] = &[
+    "target.name",
+    "target.salutation",
+    "target.title",
+    "writer.name",
+    "writer.address.line1",
+    "writer.address.line2",
+    "writer.address.town",
+    "writer.postcode",
+    "constituency.name",
+    "constituency.ons_code",
+    "campaign.title",
+    "campaign.slug",
+    "personal_edit",
+];
+
+#[derive(Debug, thiserror::Error)]
+#[error("the letter template {name} cannot be used: {reason}")]
+pub struct TemplateError {
+    pub name: String,
+    pub reason: String,
+}
+
+fn explain(e: &tera::Error) -> String {
+    // tera nests the useful part (line and column for parse errors, the missing variable for
+    // render errors) in the source chain.
+    let mut parts = vec![e.to_string()];
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        parts.push(s.to_string());
+        source = s.source();
+    }
+    parts.join(": ")
+}
+
+fn render_one(name: &str, template: &str, ctx: &tera::Context) -> Result<String, TemplateError> {
+    let mut tera = tera::Tera::default();
+    tera.autoescape_on(vec![]);
+    tera.add_raw_template(name, template).map_err(|e| TemplateError { name: name.into(), reason: explain(&e) })?;
+    tera.render(name, ctx).map_err(|e| TemplateError { name: name.into(), reason: explain(&e) })
+}
+
+/// Renders a letter. `name` identifies the template in errors, e.g. `legal-advocacy/mp`.
+pub fn render(name: &str, subject_template: &str, body_template: &str, ctx: &LetterContext) -> Result<RenderedLetter, TemplateError> {
+    let context = tera::Context::from_serialize(ctx).map_err(|e| TemplateError { name: name.into(), reason: explain(&e) })?;
+    let subject = render_one(&format!("{name} (subject)"), subject_template, &context)?;
+    // A subject is one header line: fold any line breaks a template produced.
+    let subject = subject.split_whitespace().collect::<Vec<_>>().join(" ");
+    let body = render_one(name, body_template, &context)?;
+    let body = format!("{}\n", body.trim_end());
+    Ok(RenderedLetter { subject, body })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(edit: &str) -> LetterContext {
+        LetterContext {
+            target: TargetContext { name: "Alex Baker".into(), salutation: "Dear Alex Baker".into(), title: "MP for Aldershot".into() },
+            writer: WriterContext {
+                name: "Sam Writer".into(),
+                address: PostalAddress { line1: "1 High Street".into(), line2: None, town: "Aldershot".into() },
+                postcode: "GU11 1AA".into(),
+            },
+            constituency: ConstituencyContext { ons_code: "E14001063".into(), name: "Aldershot".into() },
+            campaign: CampaignContext { slug: "c".into(), title: "C".into() },
+            personal_edit: edit.into(),
+        }
+    }
+
+    #[test]
+    fn personal_edit_is_never_evaluated() {
+        let edit = "I {{ target.name }} {% for x in y %}{% endfor %} {# c #}";
+        let r = render("c/mp", "{{ writer.name }},\nconstituent", "{{ target.salutation }},\n\n{{ personal_edit }}\n\n{{ writer.name }}", &ctx(edit)).unwrap();
+        assert!(r.body.contains(edit));
+        assert_eq!(r.subject, "Sam Writer, constituent");
+        assert!(r.body.starts_with("Dear Alex Baker,"));
+    }
+
+    #[test]
+    fn a_broken_template_names_itself() {
+        let e = render("c/mp", "s", "{{ writer.nmae }}", &ctx("")).unwrap_err();
+        assert_eq!(e.name, "c/mp");
+        assert!(e.reason.contains("nmae"), "{}", e.reason);
+        let e = render("c/mp", "s", "line one\n{% if %}", &ctx("")).unwrap_err();
+        assert!(e.reason.contains("2:"), "parse errors give the line: {}", e.reason);
+    }
+
+    #[test]
+    fn the_shipped_letters_render_with_every_variable() {
+        for c in crate::seed::shipped().unwrap() {
+            for (key, subject, body) in c.letters {
+                let r = render(&format!("{}/{key}", c.file.slug), &subject, &body, &ctx("My own words.")).unwrap();
+                assert!(r.body.contains("My own words."));
+                assert!(r.body.trim_end().ends_with("GU11 1AA"), "{key} ends with the postcode");
+                assert!(r.body.starts_with("Dear "));
+            }
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! The petition's emails: the confirmation link, and "you have already signed".
+use lettre::message::Mailbox;
+
+use crate::db::DbConn;
+use crate::error::AppError;
+use crate::models::{campaigns, signatures, tokens};
+use crate::petition::sign::CONFIRM_EMAIL;
+use crate::services::mailer::OutgoingEmail;
+use crate::templates::render_email;
+use crate::workers::outbox::CONFIRM_LIFETIME_MS;
+
+/// Writes the email, or `None` if the signature no longer exists.
+pub fn compose(conn: &mut DbConn, kind: &str, signature_id: i64, public_url: &str, now: i64) -> Result<Option<OutgoingEmail>, AppError> {
+    let Some(sig) = signatures::find(conn, signature_id)? else { return Ok(None) };
+    let Some(campaign) = campaigns::find(conn, sig.campaign_id)? else { return Ok(None) };
+    let mut ctx = tera::Context::new();
+    ctx.insert("name", &sig.name);
+    ctx.insert("campaign_title", &campaign.title);
+    ctx.insert("campaign_url", &format!("{public_url}/campaigns/{}", campaign.slug));
+    ctx.insert("write_url", &format!("{public_url}/campaigns/{}/write", campaign.slug));
+    ctx.insert("privacy_url", &format!("{public_url}/privacy"));
+    let template = if kind == CONFIRM_EMAIL {
+        let token = tokens::issue(conn, tokens::CONFIRM_SIGNATURE, sig.id, now, CONFIRM_LIFETIME_MS)?;
+        ctx.insert("confirm_url", &format!("{public_url}/confirm/{token}"));
+        "emails/signature_confirm.txt"
+    } else {
+        "emails/signature_already_confirmed.txt"
+    };
+    let (subject, body) = render_email(template, &ctx).map_err(AppError::internal)?;
+    let address = sig.email.parse().map_err(|e| AppError::internal(anyhow::anyhow!("stored address does not parse: {e}")))?;
+    Ok(Some(OutgoingEmail { to: Mailbox::new(Some(sig.name.clone()), address), subject, body, reply_to: None, from_name: None }))
+}
