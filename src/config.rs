@@ -23,6 +23,9 @@ pub struct Config {
     pub letter_retention: Duration,
     pub signature_retention: Duration,
     pub quick_exit_url: String,
+    /// DKIM: selector and the file holding the private key; both or neither.
+    pub dkim_selector: Option<String>,
+    pub dkim_key_file: Option<PathBuf>,
     /// Letters delivered to any one inbox per minute at most.
     pub delivery_pace_per_minute: i64,
     /// HTTP worker threads; `None` lets actix pick one per core.
@@ -52,6 +55,8 @@ const KEYS: &[&str] = &[
     "RALLY_QUICK_EXIT_URL",
     "RALLY_WORKERS",
     "RALLY_DELIVERY_PACE",
+    "RALLY_DKIM_SELECTOR",
+    "RALLY_DKIM_KEY_FILE",
 ];
 
 impl Config {
@@ -106,6 +111,11 @@ impl Config {
         if delivery_pace_per_minute < 1 {
             bail!("RALLY_DELIVERY_PACE must be at least 1");
         }
+        let dkim_selector = get("RALLY_DKIM_SELECTOR");
+        let dkim_key_file = get("RALLY_DKIM_KEY_FILE").map(PathBuf::from);
+        if dkim_selector.is_some() != dkim_key_file.is_some() {
+            bail!("DKIM needs both RALLY_DKIM_SELECTOR and RALLY_DKIM_KEY_FILE");
+        }
         let public_url = or("RALLY_PUBLIC_URL", "http://127.0.0.1:8080").trim_end_matches('/').to_string();
         Ok(Config {
             database_url: or("DATABASE_URL", "sqlite://rally.db"),
@@ -124,6 +134,8 @@ impl Config {
             quick_exit_url: or("RALLY_QUICK_EXIT_URL", "https://www.bbc.co.uk/weather"),
             workers,
             delivery_pace_per_minute,
+            dkim_selector,
+            dkim_key_file,
         })
     }
 }

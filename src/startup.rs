@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::routes;
 use crate::seed;
-use crate::services::mailer::Mailer;
+use crate::services::mailer::{DkimSettings, Mailer};
 use crate::services::members::MembersClient;
 use crate::services::postcodes::PostcodesClient;
 use crate::state::AppState;
@@ -54,8 +54,17 @@ pub fn prepare_database(config: &Config) -> anyhow::Result<Db> {
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let db = prepare_database(&config)?;
-        let mailer = Mailer::from_config(config.smtp_url.as_deref(), &config.mail_dir)?;
-        let mail_from = config.mail_from.parse().with_context(|| format!("RALLY_MAIL_FROM `{}` is not an address", config.mail_from))?;
+        let mail_from: lettre::message::Mailbox =
+            config.mail_from.parse().with_context(|| format!("RALLY_MAIL_FROM `{}` is not an address", config.mail_from))?;
+        let dkim = match (&config.dkim_selector, &config.dkim_key_file) {
+            (Some(selector), Some(file)) => Some(DkimSettings {
+                selector: selector.clone(),
+                key: std::fs::read_to_string(file).with_context(|| format!("could not read RALLY_DKIM_KEY_FILE {}", file.display()))?,
+                domain: mail_from.email.domain().to_string(),
+            }),
+            _ => None,
+        };
+        let mailer = Mailer::from_config(config.smtp_url.as_deref(), &config.mail_dir, dkim)?;
         let cookie_key = crate::secret::load_or_create(&db, config.secret_key.as_deref())?;
         let limits = Arc::new(crate::rate_limit::RateLimits::new(config.rate_limits));
         let state = AppState {

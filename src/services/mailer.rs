@@ -4,15 +4,33 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use std::sync::Arc;
+
+use lettre::message::dkim::{DkimConfig, DkimSigningAlgorithm, DkimSigningKey};
 use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 #[derive(Clone)]
-pub enum Mailer {
+pub struct Mailer {
+    transport: Transport,
+    /// DKIM signing, when a key is configured, so receiving servers can verify mail came from us.
+    dkim: Option<Arc<DkimConfig>>,
+}
+
+#[derive(Clone)]
+enum Transport {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
     Files(AsyncFileTransport<Tokio1Executor>),
+}
+
+/// DKIM settings: the selector published in DNS and the private key (RSA PKCS#1 PEM, or an
+/// Ed25519 key as base64), signing for the domain of the From address.
+pub struct DkimSettings {
+    pub selector: String,
+    pub key: String,
+    pub domain: String,
 }
 
 /// One plain-text email, before the platform's From address is applied.
@@ -36,14 +54,23 @@ pub enum SendError {
 }
 
 impl Mailer {
-    pub fn from_config(smtp_url: Option<&str>, mail_dir: &Path) -> anyhow::Result<Self> {
-        match smtp_url {
-            Some(url) => Ok(Mailer::Smtp(smtp_transport(url)?)),
+    pub fn from_config(smtp_url: Option<&str>, mail_dir: &Path, dkim: Option<DkimSettings>) -> anyhow::Result<Self> {
+        let transport = match smtp_url {
+            Some(url) => Transport::Smtp(smtp_transport(url)?),
             None => {
                 std::fs::create_dir_all(mail_dir).with_context(|| format!("could not create mail folder {}", mail_dir.display()))?;
-                Ok(Mailer::Files(AsyncFileTransport::<Tokio1Executor>::new(mail_dir)))
+                Transport::Files(AsyncFileTransport::<Tokio1Executor>::new(mail_dir))
             }
-        }
+        };
+        let dkim = match dkim {
+            Some(d) => {
+                let algorithm = if d.key.trim_start().starts_with("-----BEGIN") { DkimSigningAlgorithm::Rsa } else { DkimSigningAlgorithm::Ed25519 };
+                let key = DkimSigningKey::new(d.key.trim(), algorithm).map_err(|e| anyhow::anyhow!("the DKIM key could not be read ({algorithm}): {e}"))?;
+                Some(Arc::new(DkimConfig::default_config(d.selector, d.domain, key)))
+            }
+            None => None,
+        };
+        Ok(Mailer { transport, dkim })
     }
 
     pub async fn send(&self, from: &Mailbox, email: OutgoingEmail) -> Result<(), SendError> {
@@ -63,16 +90,19 @@ impl Mailer {
         if let Some(reply_to) = email.reply_to {
             builder = builder.reply_to(reply_to);
         }
-        let message = builder.body(email.body).map_err(|e| SendError::Permanent(format!("could not build the message: {e}")))?;
-        match self {
-            Mailer::Smtp(t) => t.send(message).await.map(|_| ()).map_err(|e| {
+        let mut message = builder.body(email.body).map_err(|e| SendError::Permanent(format!("could not build the message: {e}")))?;
+        if let Some(dkim) = &self.dkim {
+            message.sign(dkim);
+        }
+        match &self.transport {
+            Transport::Smtp(t) => t.send(message).await.map(|_| ()).map_err(|e| {
                 if e.is_permanent() {
                     SendError::Permanent(e.to_string())
                 } else {
                     SendError::Transient(e.to_string())
                 }
             }),
-            Mailer::Files(t) => t.send(message).await.map(|_| ()).map_err(|e| SendError::Transient(e.to_string())),
+            Transport::Files(t) => t.send(message).await.map(|_| ()).map_err(|e| SendError::Transient(e.to_string())),
         }
     }
 }

@@ -248,3 +248,25 @@ on_both_backends!(a_supporter_who_just_confirmed_in_this_browser_is_not_asked_tw
     let elsewhere = app.client.post(app.url(&format!("/campaigns/{SLUG}/write/send"))).form(&[("postcode", PC), ("target", "justice-secretary"), ("name", "Quick Quinn"), ("email", "quinn@example.com"), ("address_line1", "3 Lane"), ("address_town", "Aldershot")]).send().await.unwrap();
     assert_eq!(elsewhere.headers()["location"], format!("/campaigns/{SLUG}/write/check-email"));
 });
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_is_dkim_signed_when_a_key_is_configured() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("dkim.key");
+    std::fs::write(&key_file, base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>())).unwrap();
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        s.insert("RALLY_DKIM_SELECTOR".into(), "rally2026".into());
+        s.insert("RALLY_DKIM_KEY_FILE".into(), key_file.display().to_string());
+        s.insert("RALLY_MAIL_FROM".into(), "Campaign <campaign@example.org>".into());
+    })
+    .await
+    .unwrap();
+    with_mp(&app).await;
+    assert_eq!(app.post_json(&format!("/api/campaigns/{SLUG}/letters"), &letter("mp", "dk@example.com", "")).await.status(), 202);
+    confirm_latest(&app, "dk@example.com", 1).await;
+    let delivered = app.wait_for_emails(MP_EMAIL, 1).await;
+    let raw = String::from_utf8_lossy(&delivered[0].raw).to_string();
+    let sig = raw.lines().find(|l| l.starts_with("DKIM-Signature:")).unwrap_or_else(|| panic!("no DKIM-Signature in:\n{raw}"));
+    assert!(sig.contains("a=ed25519-sha256") && sig.contains("d=example.org") && sig.contains("s=rally2026"), "{sig}");
+}
