@@ -20,6 +20,11 @@ pub enum Command {
         #[command(subcommand)]
         command: MpsCommand,
     },
+    /// Campaign staff accounts.
+    Staff {
+        #[command(subcommand)]
+        command: StaffCommand,
+    },
     /// Privacy tasks.
     Privacy {
         #[command(subcommand)]
@@ -38,6 +43,20 @@ pub enum MpsCommand {
     /// Update the MP of every known constituency from the UK Parliament Members API
     /// (RALLY_MEMBERS_API_URL).
     Sync,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StaffCommand {
+    /// Add a staff account. The password comes from RALLY_STAFF_PASSWORD, or is asked for.
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// `admin` manages staff and everything else; `editor` edits campaigns.
+        #[arg(long, default_value = "admin")]
+        role: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,6 +99,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let client = crate::services::members::MembersClient::new(&config.members_api_url);
             let report = crate::mps::sync(&db, &client, true).await?;
             println!("{report}");
+        }
+        Command::Staff { command: StaffCommand::Add { email, name, role } } => {
+            let db = crate::startup::prepare_database(&config)?;
+            let password = match std::env::var("RALLY_STAFF_PASSWORD") {
+                Ok(p) => p,
+                Err(_) => {
+                    let first = rpassword::prompt_password(format!("Password for {email} (at least {} characters): ", crate::staff::accounts::PASSWORD_MIN))?;
+                    let again = rpassword::prompt_password("Same password again: ")?;
+                    anyhow::ensure!(first == again, "the two passwords differ; nothing was saved");
+                    first
+                }
+            };
+            match crate::staff::accounts::create(&db, &email, &name, &password, &role, None).await {
+                Ok(_) => println!("Added {name} <{email}> as {role}. Sign in at {}/admin/login", config.public_url),
+                Err(crate::error::AppError::Validation(problems)) => {
+                    let lines: Vec<String> = problems.0.iter().flat_map(|(f, ps)| ps.iter().map(move |p| format!("  --{f}: {p}"))).collect();
+                    anyhow::bail!("the account was not added:\n{}", lines.join("\n"));
+                }
+                Err(e) => anyhow::bail!("{e}"),
+            }
         }
         Command::Privacy { command: PrivacyCommand::Purge } => {
             let db = crate::startup::prepare_database(&config)?;

@@ -31,6 +31,8 @@ pub enum AppError {
     BadRequest(&'static str, String),
     #[error("{1}")]
     NotFound(&'static str, String),
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{1}")]
     Conflict(&'static str, String),
     #[error("{1}")]
@@ -69,6 +71,7 @@ impl AppError {
             AppError::Validation(_) => "validation_failed",
             AppError::BadRequest(c, _) | AppError::NotFound(c, _) | AppError::Conflict(c, _) | AppError::Unavailable(c, _) => c,
             AppError::PayloadTooLarge => "payload_too_large",
+            AppError::Forbidden(_) => "forbidden",
             AppError::UnsupportedMediaType(_) => "unsupported_media_type",
             AppError::RateLimited { .. } => "rate_limited",
             AppError::Internal(_) => "internal_error",
@@ -125,6 +128,7 @@ impl ResponseError for AppError {
             AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::BadRequest(..) => StatusCode::BAD_REQUEST,
             AppError::NotFound(..) => StatusCode::NOT_FOUND,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::Conflict(..) => StatusCode::CONFLICT,
             AppError::Unavailable(..) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,

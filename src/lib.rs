@@ -17,6 +17,7 @@ pub mod routes;
 pub mod secret;
 pub mod seed;
 pub mod session;
+pub mod staff;
 pub mod services;
 pub mod startup;
 pub mod state;

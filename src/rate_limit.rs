@@ -16,6 +16,7 @@ pub enum Action {
     Confirm,
     PostcodeLookup,
     Letter,
+    StaffSignIn,
 }
 
 pub struct RateLimits {
@@ -24,6 +25,9 @@ pub struct RateLimits {
     confirm: DefaultKeyedRateLimiter<IpAddr>,
     postcode: DefaultKeyedRateLimiter<IpAddr>,
     letter: DefaultKeyedRateLimiter<IpAddr>,
+    sign_in: DefaultKeyedRateLimiter<IpAddr>,
+    /// Sign-in attempts per staff account, wherever they come from.
+    sign_in_account: DefaultKeyedRateLimiter<String>,
 }
 
 /// `per_minute` sustained with bursts of `burst`: generous enough for a room of people signing
@@ -40,6 +44,8 @@ impl RateLimits {
             confirm: RateLimiter::keyed(quota(60, 30)),
             postcode: RateLimiter::keyed(quota(60, 30)),
             letter: RateLimiter::keyed(quota(60, 30)),
+            sign_in: RateLimiter::keyed(quota(10, 10)),
+            sign_in_account: RateLimiter::keyed(quota(2, 5)),
         }
     }
 
@@ -53,6 +59,7 @@ impl RateLimits {
             Action::Confirm => &self.confirm,
             Action::PostcodeLookup => &self.postcode,
             Action::Letter => &self.letter,
+            Action::StaffSignIn => &self.sign_in,
         };
         bucket.check_key(&addr).map_err(|not_until| {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
@@ -60,12 +67,25 @@ impl RateLimits {
         })
     }
 
+    /// Sign-in attempts against one account (keyed by its lower-cased email).
+    pub fn check_account(&self, email: &str) -> Result<(), AppError> {
+        if !self.enabled {
+            return Ok(());
+        }
+        self.sign_in_account.check_key(&email.trim().to_lowercase()).map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            AppError::RateLimited { retry_after_secs: wait.as_secs().max(1) }
+        })
+    }
+
     /// Forgets addresses whose buckets are full again, so memory stays bounded.
     pub fn forget_idle(&self) {
-        for bucket in [&self.sign, &self.confirm, &self.postcode, &self.letter] {
+        for bucket in [&self.sign, &self.confirm, &self.postcode, &self.letter, &self.sign_in] {
             bucket.retain_recent();
             bucket.shrink_to_fit();
         }
+        self.sign_in_account.retain_recent();
+        self.sign_in_account.shrink_to_fit();
     }
 }
 

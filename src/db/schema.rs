@@ -86,6 +86,31 @@ diesel::table! {
         state -> Text,
         created_at -> BigInt,
         confirmed_at -> Nullable<BigInt>,
+        invalidated_reason -> Nullable<Text>,
+        invalidated_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    staff (id) {
+        id -> BigInt,
+        email -> Text,
+        name -> Text,
+        password_hash -> Text,
+        role -> Text,
+        created_at -> BigInt,
+        disabled_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> BigInt,
+        staff_id -> Nullable<BigInt>,
+        staff_name -> Text,
+        action -> Text,
+        detail -> Text,
+        created_at -> BigInt,
     }
 }
 
@@ -162,5 +187,5 @@ diesel::joinable!(signatures -> campaigns (campaign_id));
 diesel::joinable!(members -> constituencies (ons_code));
 
 diesel::allow_tables_to_appear_in_same_query!(
-    settings, campaigns, milestones, targets, constituencies, members, postcodes, signatures, tokens, outbox, letter_templates, letters,
+    settings, campaigns, milestones, targets, constituencies, members, postcodes, signatures, tokens, outbox, letter_templates, letters, staff, audit_log,
 );

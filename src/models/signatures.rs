@@ -22,6 +22,8 @@ pub struct Signature {
     pub state: String,
     pub created_at: i64,
     pub confirmed_at: Option<i64>,
+    pub invalidated_reason: Option<String>,
+    pub invalidated_at: Option<i64>,
 }
 
 #[derive(Insertable)]

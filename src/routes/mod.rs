@@ -1,4 +1,5 @@
 //! HTTP routes: the JSON API, the public pages, health and static assets.
+pub mod admin;
 pub mod api;
 pub mod assets;
 pub mod health;
@@ -9,5 +10,5 @@ pub mod write;
 use actix_web::web;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.configure(health::configure).configure(api::configure).configure(assets::configure).configure(write::configure).configure(pages::configure);
+    cfg.configure(health::configure).configure(admin::configure).configure(api::configure).configure(assets::configure).configure(write::configure).configure(pages::configure);
 }

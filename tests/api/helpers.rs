@@ -349,3 +349,68 @@ pub fn postcodes_io_result(postcode: &str, ons_code: &str, constituency: &str) -
 pub fn signer(name: &str, email: &str, postcode: &str) -> Value {
     json!({"name": name, "email": email, "postcode": postcode, "consent": true})
 }
+
+/// A browser-like client for staff pages: keeps cookies, does not follow redirects.
+pub struct StaffBrowser {
+    pub client: reqwest::Client,
+    base: String,
+}
+
+pub const STAFF_PASSWORD: &str = "correct horse battery staple";
+
+impl TestApp {
+    /// Creates a staff account (as `rally staff add` does).
+    pub async fn add_staff(&self, email: &str, name: &str, role: &str) {
+        rally::staff::accounts::create(&self.db(), email, name, STAFF_PASSWORD, role, None).await.expect("staff account");
+    }
+
+    pub fn staff_browser(&self) -> StaffBrowser {
+        let client = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        StaffBrowser { client, base: self.address.clone() }
+    }
+
+    /// A staff member of `role`, signed in.
+    pub async fn signed_in(&self, role: &str) -> StaffBrowser {
+        let email = format!("{role}@campaign.example");
+        self.add_staff(&email, &format!("Test {role}"), role).await;
+        let b = self.staff_browser();
+        let res = b.login(&email, STAFF_PASSWORD).await;
+        assert_eq!(res.status(), 303, "sign-in works");
+        b
+    }
+}
+
+impl StaffBrowser {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn page(&self, path: &str) -> String {
+        let res = self.get(path).await;
+        assert_eq!(res.status(), 200, "GET {path}");
+        res.text().await.unwrap()
+    }
+
+    /// The anti-forgery token on a page's forms.
+    pub async fn csrf(&self, path: &str) -> String {
+        let html = self.page(path).await;
+        let re = regex::Regex::new(r#"name="csrf_token" value="([^"]+)""#).unwrap();
+        re.captures(&html).map(|c| c[1].to_string()).unwrap_or_else(|| panic!("no csrf_token on {path}"))
+    }
+
+    /// Posts a form with the token from `from_page` added.
+    pub async fn post(&self, from_page: &str, action: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let token = self.csrf(from_page).await;
+        let mut form: Vec<(&str, &str)> = fields.to_vec();
+        form.push(("csrf_token", &token));
+        self.client.post(self.url(action)).form(&form).send().await.unwrap()
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
+        self.post("/admin/login", "/admin/login", &[("email", email), ("password", password)]).await
+    }
+}

@@ -1,6 +1,7 @@
 //! Black-box tests: HTTP in, SMTP out, as a supporter, a browser or a mail server sees Rally.
 mod helpers;
 
+mod admin_auth;
 mod bad_input;
 mod browser;
 mod campaigns;
