@@ -2,4 +2,5 @@
 //! confirm by email, then deliver one plain-text email an MP's office can act on.
 pub mod emails;
 pub mod render;
+pub mod validate;
 pub mod write;

@@ -2,6 +2,9 @@
 mod helpers;
 
 mod admin_auth;
+mod admin_campaigns;
+mod admin_dashboard;
+mod admin_ops;
 mod bad_input;
 mod browser;
 mod campaigns;

@@ -1,0 +1,1 @@
+//! Checking a letter template before it is saved (being built).
