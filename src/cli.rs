@@ -61,7 +61,7 @@ pub enum StaffCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum PrivacyCommand {
-    /// Run the retention job now: remove unconfirmed signatures older than 7 days and expired links.
+    /// Run the retention job now (RALLY_LETTER_RETENTION, RALLY_SIGNATURE_RETENTION).
     Purge,
 }
 
@@ -122,8 +122,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Privacy { command: PrivacyCommand::Purge } => {
             let db = crate::startup::prepare_database(&config)?;
-            let p = crate::workers::retention::purge(&db).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("Removed {} unconfirmed signatures and {} expired links.", p.unconfirmed_signatures, p.expired_tokens);
+            let p = crate::workers::retention::purge(&db, crate::workers::retention::Retention::from_config(&config)).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "Removed {} unconfirmed signatures, {} unconfirmed letters and {} expired links; removed the text and address of {} letters; anonymised {} signatures.",
+                p.unconfirmed_signatures, p.unconfirmed_letters, p.expired_tokens, p.letters_redacted, p.signatures_anonymised
+            );
         }
     }
     Ok(())

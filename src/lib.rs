@@ -1,4 +1,5 @@
 //! Rally: petitions and letters to MPs for UK campaigns.
+pub mod admin_charts;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -12,6 +13,7 @@ pub mod lookup;
 pub mod models;
 pub mod mps;
 pub mod petition;
+pub mod privacy;
 pub mod rate_limit;
 pub mod routes;
 pub mod secret;

@@ -30,6 +30,7 @@ use crate::domain::EmailAddress;
 use crate::error::AppError;
 use crate::models::constituencies::{self, Constituency, Upserted};
 use crate::models::members::{self, Holder, Member, SeatChange};
+use crate::models::settings;
 use crate::services::members::{CurrentMember, MembersClient, UpstreamError};
 
 /// An MP as pages, letters and the API show them.
@@ -313,7 +314,7 @@ pub fn import_csv(db: &Db, path: &Path, progress: bool) -> anyhow::Result<Import
         .transaction(|c| apply_rows(c, &parsed.rows, now, &bar))
         .context("could not store the imported MPs")?;
     bar.finish_and_clear();
-    Ok(ImportReport {
+    let report = ImportReport {
         rows: parsed.rows.len(),
         added: tally.added,
         changed: tally.changed,
@@ -323,7 +324,13 @@ pub fn import_csv(db: &Db, path: &Path, progress: bool) -> anyhow::Result<Import
         new_constituencies: new,
         renamed_constituencies: renamed,
         bad_rows: parsed.bad_rows,
-    })
+    };
+    // Noted for the staff MP page; failing to note it must not turn a done import into an error.
+    let summary = report.to_string().lines().next().unwrap_or_default().replace("skipped:", "skipped.");
+    if let Err(e) = settings::put_stamped(&mut conn, settings::MPS_LAST_IMPORT, now_ms(), &summary) {
+        tracing::warn!(error = %e, "could not note the time of the MP import");
+    }
+    Ok(report)
 }
 
 fn apply_rows(conn: &mut DbConn, rows: &[SeatRow], now: i64, bar: &ProgressBar) -> diesel::QueryResult<(Tally, usize, usize)> {
@@ -585,7 +592,7 @@ pub async fn sync(db: &Db, client: &MembersClient, progress: bool) -> anyhow::Re
         .collect();
     let vacant = plan.iter().filter(|p| p.holder.is_none()).count();
     let tally = db.write(move |c| Ok(apply_plan(c, &plan, now_ms())?)).await?;
-    Ok(SyncReport {
+    let report = SyncReport {
         members: matched.listed,
         constituencies: seats.len(),
         added: tally.added,
@@ -595,7 +602,13 @@ pub async fn sync(db: &Db, client: &MembersClient, progress: bool) -> anyhow::Re
         vacant,
         unmatched: matched.unmatched,
         contact_failures,
-    })
+    };
+    // Noted for the staff MP page; failing to note it must not turn a done sync into an error.
+    let summary = report.to_string();
+    if let Err(e) = db.write(move |c| Ok(settings::put_stamped(c, settings::MPS_LAST_SYNC, now_ms(), &summary)?)).await {
+        tracing::warn!(error = %e, "could not note the time of the MP sync");
+    }
+    Ok(report)
 }
 
 /// One constituency's MP as the sync found it.

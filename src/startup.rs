@@ -25,9 +25,11 @@ pub struct Application {
     state: AppState,
 }
 
-/// Headers on every response: no framing, no sniffing, no referrer, and only Rally's own assets.
-fn security_headers() -> DefaultHeaders {
-    DefaultHeaders::new()
+/// Headers on every response: no framing, no sniffing, no referrer, and only Rally's own assets;
+/// HSTS when Rally is served over HTTPS.
+fn security_headers(https: bool) -> DefaultHeaders {
+    let headers = if https { DefaultHeaders::new().add(("Strict-Transport-Security", "max-age=31536000; includeSubDomains")) } else { DefaultHeaders::new() };
+    headers
         .add((
             "Content-Security-Policy",
             "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -82,11 +84,12 @@ impl Application {
         let listener = TcpListener::bind(&state.config.listen).with_context(|| format!("could not listen on {}", state.config.listen))?;
         let port = listener.local_addr()?.port();
         let data = web::Data::new(state.clone());
+        let https = state.config.public_url.starts_with("https://");
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
                 .wrap(Compress::default())
-                .wrap(security_headers())
+                .wrap(security_headers(https))
                 .wrap_fn(|req, srv| {
                     // Metrics by route pattern, never by path: paths carry tokens.
                     let start = std::time::Instant::now();
@@ -123,7 +126,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let sender = tokio::spawn(workers::outbox::run(self.state.clone()));
         let backfill = tokio::spawn(workers::backfill::run(self.state.clone()));
-        let retention = tokio::spawn(workers::retention::run(self.state.db.clone()));
+        let retention = tokio::spawn(workers::retention::run(self.state.db.clone(), workers::retention::Retention::from_config(&self.state.config)));
         let limits = self.state.limits.clone();
         let forget = tokio::spawn(async move {
             loop {

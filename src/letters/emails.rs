@@ -40,6 +40,7 @@ pub fn confirmation(conn: &mut DbConn, letter_id: i64, public_url: &str, now: i6
     }
     let token = tokens::issue(conn, tokens::CONFIRM_LETTER, letter.id, now, CONFIRM_LIFETIME_MS)?;
     let mut ctx = context(&letter, &title, public_url);
+    ctx.insert("forget_url", &crate::privacy::forget::link_for_letter(conn, letter.id, public_url, now)?);
     ctx.insert("confirm_url", &format!("{public_url}/confirm/{token}"));
     let (subject, body) = render_email("emails/letter_confirm.txt", &ctx).map_err(AppError::internal)?;
     Ok(Some(OutgoingEmail { to: mailbox(&letter.writer_name, &letter.writer_email)?, subject, body, reply_to: None, from_name: None }))
@@ -58,9 +59,10 @@ pub fn delivery(letter: &Letter) -> Result<OutgoingEmail, AppError> {
 }
 
 /// To the writer, after delivery: exactly what was sent.
-pub fn copy(conn: &mut DbConn, letter_id: i64, public_url: &str) -> Result<Option<OutgoingEmail>, AppError> {
+pub fn copy(conn: &mut DbConn, letter_id: i64, public_url: &str, now: i64) -> Result<Option<OutgoingEmail>, AppError> {
     let Some((letter, title)) = load(conn, letter_id)? else { return Ok(None) };
-    let ctx = context(&letter, &title, public_url);
+    let mut ctx = context(&letter, &title, public_url);
+    ctx.insert("forget_url", &crate::privacy::forget::link_for_letter(conn, letter.id, public_url, now)?);
     let (subject, body) = render_email("emails/letter_copy.txt", &ctx).map_err(AppError::internal)?;
     Ok(Some(OutgoingEmail { to: mailbox(&letter.writer_name, &letter.writer_email)?, subject, body, reply_to: None, from_name: None }))
 }

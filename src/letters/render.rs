@@ -86,6 +86,10 @@ fn explain(e: &tera::Error) -> String {
 fn render_one(name: &str, template: &str, ctx: &tera::Context) -> Result<String, TemplateError> {
     let mut tera = tera::Tera::default();
     tera.autoescape_on(vec![]);
+    // tera's built-in get_env would let a template print the server's environment (secrets).
+    tera.register_function("get_env", |_: &std::collections::HashMap<String, tera::Value>| -> tera::Result<tera::Value> {
+        Err(tera::Error::msg("get_env is not available in letters"))
+    });
     tera.add_raw_template(name, template).map_err(|e| TemplateError { name: name.into(), reason: explain(&e) })?;
     tera.render(name, ctx).map_err(|e| TemplateError { name: name.into(), reason: explain(&e) })
 }
@@ -126,6 +130,11 @@ mod tests {
         assert!(r.body.contains(edit));
         assert_eq!(r.subject, "Sam Writer, constituent");
         assert!(r.body.starts_with("Dear Alex Baker,"));
+    }
+
+    #[test]
+    fn templates_cannot_read_the_environment() {
+        assert!(render("c/mp", "s", "{{ get_env(name=\"PATH\") }}", &ctx("")).is_err());
     }
 
     #[test]

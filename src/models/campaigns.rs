@@ -92,3 +92,40 @@ pub fn list_public(conn: &mut DbConn) -> QueryResult<Vec<Campaign>> {
 pub fn count(conn: &mut DbConn) -> QueryResult<i64> {
     campaigns::table.count().get_result(conn)
 }
+
+/// Every campaign, drafts included, newest first (for staff).
+pub fn list_all(conn: &mut DbConn) -> QueryResult<Vec<Campaign>> {
+    campaigns::table.order((campaigns::created_at.desc(), campaigns::id.desc())).select(Campaign::as_select()).load(conn)
+}
+
+/// What staff may change on a campaign; the slug stays fixed because public links use it.
+pub struct CampaignChanges<'a> {
+    pub title: &'a str,
+    pub summary: &'a str,
+    pub body_md: &'a str,
+    pub content_note: Option<&'a str>,
+    pub state: &'a str,
+    pub closes_at: Option<i64>,
+    /// When the campaign was closed; `None` unless the state is `closed`.
+    pub closed_at: Option<i64>,
+}
+
+pub fn update(conn: &mut DbConn, id: i64, changes: &CampaignChanges, now: i64) -> QueryResult<usize> {
+    diesel::update(campaigns::table.find(id))
+        .set((
+            campaigns::title.eq(changes.title),
+            campaigns::summary.eq(changes.summary),
+            campaigns::body_md.eq(changes.body_md),
+            campaigns::content_note.eq(changes.content_note),
+            campaigns::state.eq(changes.state),
+            campaigns::closes_at.eq(changes.closes_at),
+            campaigns::closed_at.eq(changes.closed_at),
+            campaigns::updated_at.eq(now),
+        ))
+        .execute(conn)
+}
+
+/// Marks a campaign as changed (its ladder or targets), for "last updated" displays.
+pub fn touch(conn: &mut DbConn, id: i64, now: i64) -> QueryResult<usize> {
+    diesel::update(campaigns::table.find(id)).set(campaigns::updated_at.eq(now)).execute(conn)
+}

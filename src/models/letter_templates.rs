@@ -53,3 +53,33 @@ pub fn current(conn: &mut DbConn, campaign_id: i64, target_key: &str) -> QueryRe
 pub fn count_for_campaign(conn: &mut DbConn, campaign_id: i64) -> QueryResult<i64> {
     letter_templates::table.filter(letter_templates::campaign_id.eq(campaign_id)).count().get_result(conn)
 }
+
+/// Every saved version for a campaign and target, newest first.
+pub fn versions(conn: &mut DbConn, campaign_id: i64, target_key: &str) -> QueryResult<Vec<LetterTemplate>> {
+    letter_templates::table
+        .filter(letter_templates::campaign_id.eq(campaign_id))
+        .filter(letter_templates::target_key.eq(target_key))
+        .order(letter_templates::version.desc())
+        .select(LetterTemplate::as_select())
+        .load(conn)
+}
+
+pub fn find_version(conn: &mut DbConn, campaign_id: i64, target_key: &str, version: i64) -> QueryResult<Option<LetterTemplate>> {
+    letter_templates::table
+        .filter(letter_templates::campaign_id.eq(campaign_id))
+        .filter(letter_templates::target_key.eq(target_key))
+        .filter(letter_templates::version.eq(version))
+        .select(LetterTemplate::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The latest version number for each target key that has a letter.
+pub fn latest_versions(conn: &mut DbConn, campaign_id: i64) -> QueryResult<Vec<(String, i64)>> {
+    letter_templates::table
+        .filter(letter_templates::campaign_id.eq(campaign_id))
+        .group_by(letter_templates::target_key)
+        .select((letter_templates::target_key, diesel::dsl::max(letter_templates::version)))
+        .load::<(String, Option<i64>)>(conn)
+        .map(|rows| rows.into_iter().map(|(k, v)| (k, v.unwrap_or(0))).collect())
+}

@@ -111,3 +111,12 @@ pub fn mark_sent(conn: &mut DbConn, id: i64, now: i64) -> QueryResult<usize> {
 pub fn count_by_state(conn: &mut DbConn) -> QueryResult<Vec<(String, i64)>> {
     letters::table.group_by(letters::state).select((letters::state, diesel::dsl::count_star())).load(conn)
 }
+
+/// Letters delivered per (campaign, target key), for the staff dashboard.
+pub fn sent_by_campaign_and_target(conn: &mut DbConn) -> QueryResult<Vec<(i64, String, i64)>> {
+    letters::table
+        .filter(letters::state.eq(SENT))
+        .group_by((letters::campaign_id, letters::target_key))
+        .select((letters::campaign_id, letters::target_key, diesel::dsl::count_star()))
+        .load(conn)
+}

@@ -107,3 +107,14 @@ fn unseat_all_but(conn: &mut DbConn, ons_code: &str, keep: Option<i64>, now: i64
         None => diesel::update(in_seat).set(unlink).execute(conn),
     }
 }
+
+/// Every member who sits for a seat (the staff MP directory joins these to constituencies).
+pub fn seated(conn: &mut DbConn) -> QueryResult<Vec<Member>> {
+    members::table.filter(members::ons_code.is_not_null()).order(members::updated_at.desc()).select(Member::as_select()).load(conn)
+}
+
+/// Staff correcting a member's email by hand (`None`: no email). A later import or sync that
+/// says otherwise replaces it.
+pub fn set_email(conn: &mut DbConn, id: i64, email: Option<&str>, now: i64) -> QueryResult<usize> {
+    diesel::update(members::table.find(id)).set((members::email.eq(email), members::updated_at.eq(now))).execute(conn)
+}

@@ -31,6 +31,17 @@ pub fn current_target(ladder: &[i64], count: i64) -> i64 {
     t
 }
 
+/// Replaces a campaign's ladder. Rungs that stay keep their `reached_at`.
+pub fn replace_ladder(conn: &mut DbConn, campaign_id: i64, thresholds: &[i64]) -> QueryResult<()> {
+    diesel::delete(milestones::table.filter(milestones::campaign_id.eq(campaign_id)).filter(milestones::threshold.ne_all(thresholds.to_vec()))).execute(conn)?;
+    let existing = ladder(conn, campaign_id)?;
+    // One insert per rung: MultiConnection cannot insert a Vec in one statement.
+    for t in thresholds.iter().filter(|t| !existing.contains(t)) {
+        insert(conn, campaign_id, *t)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::current_target;

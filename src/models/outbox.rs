@@ -113,3 +113,127 @@ pub fn depth(conn: &mut DbConn) -> QueryResult<(i64, Option<i64>)> {
 pub fn defer(conn: &mut DbConn, id: i64, run_at: i64) -> QueryResult<usize> {
     diesel::update(outbox::table.find(id)).set((outbox::run_at.eq(run_at), outbox::lease_until.eq(None::<i64>))).execute(conn)
 }
+
+// ---------------------------------------------------------------------------------------------
+// For the staff outbox page
+// ---------------------------------------------------------------------------------------------
+
+/// Stopped by staff. The sender only claims `pending` rows, so a cancelled row is never sent
+/// unless someone retries it.
+pub const CANCELLED: &str = "cancelled";
+/// How the sender starts `last_error` when it stops retrying after transient failures
+/// (see `workers::outbox`); any other failed row was refused permanently.
+pub const GAVE_UP_PREFIX: &str = "gave up";
+
+/// The states staff see. `pending` splits into queued and sending (a live lease), and `failed`
+/// into refused (a permanent refusal) and given up (too many transient failures).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum View {
+    All,
+    Queued,
+    Sending,
+    Sent,
+    Refused,
+    GivenUp,
+    Cancelled,
+}
+
+impl View {
+    pub const EVERY: [View; 7] = [View::All, View::Queued, View::Sending, View::Sent, View::Refused, View::GivenUp, View::Cancelled];
+
+    /// The name in links (`?state=…`).
+    pub fn key(self) -> &'static str {
+        match self {
+            View::All => "all",
+            View::Queued => "queued",
+            View::Sending => "sending",
+            View::Sent => "sent",
+            View::Refused => "failed",
+            View::GivenUp => "given_up",
+            View::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            View::All => "All",
+            View::Queued => "Queued",
+            View::Sending => "Sending",
+            View::Sent => "Sent",
+            View::Refused => "Failed (refused)",
+            View::GivenUp => "Given up",
+            View::Cancelled => "Cancelled",
+        }
+    }
+
+    pub fn parse(key: &str) -> Option<View> {
+        View::EVERY.into_iter().find(|v| v.key() == key)
+    }
+
+    /// Which view a row is in at `now`.
+    pub fn of(row: &OutboxRow, now: i64) -> View {
+        match row.state.as_str() {
+            PENDING if row.lease_until.is_some_and(|l| l >= now) => View::Sending,
+            PENDING => View::Queued,
+            SENT => View::Sent,
+            FAILED if row.last_error.as_deref().is_some_and(|e| e.starts_with(GAVE_UP_PREFIX)) => View::GivenUp,
+            FAILED => View::Refused,
+            CANCELLED => View::Cancelled,
+            // A state this build does not know (say, from a newer version): list it under All only.
+            _ => View::All,
+        }
+    }
+
+    pub fn can_retry(self) -> bool {
+        matches!(self, View::Refused | View::GivenUp | View::Cancelled)
+    }
+
+    pub fn can_cancel(self) -> bool {
+        self == View::Queued
+    }
+
+    fn query(self, now: i64) -> outbox::BoxedQuery<'static, crate::db::MultiBackend> {
+        let q = outbox::table.into_boxed();
+        let gave_up = format!("{GAVE_UP_PREFIX}%");
+        match self {
+            View::All => q,
+            View::Queued => q.filter(outbox::state.eq(PENDING)).filter(outbox::lease_until.is_null().or(outbox::lease_until.lt(now))),
+            View::Sending => q.filter(outbox::state.eq(PENDING)).filter(outbox::lease_until.ge(now)),
+            View::Sent => q.filter(outbox::state.eq(SENT)),
+            View::Refused => q.filter(outbox::state.eq(FAILED)).filter(outbox::last_error.is_null().or(outbox::last_error.not_like(gave_up))),
+            View::GivenUp => q.filter(outbox::state.eq(FAILED)).filter(outbox::last_error.like(gave_up)),
+            View::Cancelled => q.filter(outbox::state.eq(CANCELLED)),
+        }
+    }
+}
+
+/// How many rows each view holds at `now`, in `View::EVERY` order.
+pub fn count_by_view(conn: &mut DbConn, now: i64) -> QueryResult<Vec<(View, i64)>> {
+    View::EVERY.into_iter().map(|v| Ok((v, v.query(now).count().get_result(conn)?))).collect()
+}
+
+/// One page of a view, newest first.
+pub fn list(conn: &mut DbConn, view: View, now: i64, limit: i64, offset: i64) -> QueryResult<Vec<OutboxRow>> {
+    view.query(now).order(outbox::id.desc()).limit(limit).offset(offset).select(OutboxRow::as_select()).load(conn)
+}
+
+pub fn find(conn: &mut DbConn, id: i64) -> QueryResult<Option<OutboxRow>> {
+    outbox::table.find(id).select(OutboxRow::as_select()).first(conn).optional()
+}
+
+/// Puts a failed or cancelled row back in the queue as if new: due now, no attempts, no lease.
+/// The previous error stays until the next outcome replaces it. Returns 0 if the row was in
+/// another state (someone else got there first).
+pub fn requeue(conn: &mut DbConn, id: i64, now: i64) -> QueryResult<usize> {
+    diesel::update(outbox::table.find(id).filter(outbox::state.eq_any([FAILED, CANCELLED])))
+        .set((outbox::state.eq(PENDING), outbox::run_at.eq(now), outbox::attempts.eq(0i64), outbox::lease_until.eq(None::<i64>), outbox::sent_at.eq(None::<i64>)))
+        .execute(conn)
+}
+
+/// Cancels a queued row. A row under a live lease is being sent right now and is left alone
+/// (the sender would record its outcome over the cancellation). Returns 0 when nothing changed.
+pub fn cancel(conn: &mut DbConn, id: i64, now: i64) -> QueryResult<usize> {
+    diesel::update(outbox::table.find(id).filter(outbox::state.eq(PENDING)).filter(outbox::lease_until.is_null().or(outbox::lease_until.lt(now))))
+        .set(outbox::state.eq(CANCELLED))
+        .execute(conn)
+}

@@ -2,6 +2,7 @@ use diesel::dsl::count_star;
 use diesel::prelude::*;
 
 use crate::db::schema::{postcodes, signatures};
+use crate::db::schema::constituencies;
 use crate::db::DbConn;
 
 pub const PENDING: &str = "pending";
@@ -136,4 +137,192 @@ pub fn delete_unconfirmed_before(conn: &mut DbConn, cutoff: i64) -> QueryResult<
     )
     .execute(conn)?;
     diesel::delete(signatures::table.filter(signatures::state.eq(PENDING)).filter(signatures::created_at.lt(cutoff))).execute(conn)
+}
+
+// ---- Staff views: the dashboard, search, invalidation and export ----
+
+pub const INVALIDATED: &str = "invalidated";
+
+diesel::define_sql_function! {
+    /// Lower-cases text on both backends (SQLite folds ASCII letters only).
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// Signatures per (campaign, state), for every campaign at once.
+pub fn counts_by_campaign_and_state(conn: &mut DbConn) -> QueryResult<Vec<(i64, String, i64)>> {
+    signatures::table
+        .group_by((signatures::campaign_id, signatures::state))
+        .select((signatures::campaign_id, signatures::state, count_star()))
+        .load(conn)
+}
+
+/// When the campaign's first still-confirmed signature was confirmed.
+pub fn first_confirmed_at(conn: &mut DbConn, campaign_id: i64) -> QueryResult<Option<i64>> {
+    signatures::table
+        .filter(signatures::campaign_id.eq(campaign_id))
+        .filter(signatures::state.eq(CONFIRMED))
+        .select(diesel::dsl::min(signatures::confirmed_at))
+        .first(conn)
+}
+
+/// Confirmation times of the campaign's confirmed signatures from `since` on. Days are bucketed
+/// in Rust, as date arithmetic differs between SQLite and PostgreSQL.
+pub fn confirmed_times_since(conn: &mut DbConn, campaign_id: i64, since: i64) -> QueryResult<Vec<i64>> {
+    let times: Vec<Option<i64>> = signatures::table
+        .filter(signatures::campaign_id.eq(campaign_id))
+        .filter(signatures::state.eq(CONFIRMED))
+        .filter(signatures::confirmed_at.ge(since))
+        .select(signatures::confirmed_at)
+        .load(conn)?;
+    Ok(times.into_iter().flatten().collect())
+}
+
+/// Confirmed signatures whose constituency is not known (yet).
+pub fn confirmed_unplaced_count(conn: &mut DbConn, campaign_id: i64) -> QueryResult<i64> {
+    signatures::table
+        .filter(signatures::campaign_id.eq(campaign_id))
+        .filter(signatures::state.eq(CONFIRMED))
+        .filter(signatures::ons_code.is_null())
+        .count()
+        .get_result(conn)
+}
+
+/// What staff typed into the signature search, read once.
+#[derive(Debug, Clone, Default)]
+pub struct SignatureSearch {
+    /// `%…%` (LIKE-escaped, lower case) for names, emails and constituency names; `None`: everything.
+    contains: Option<String>,
+    /// The postcode pattern: exact when the text parses as a postcode, else `%…%` upper case.
+    postcode: Option<String>,
+}
+
+/// Escapes LIKE's wildcards so `%` and `_` typed by staff match themselves (ESCAPE '\').
+fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl SignatureSearch {
+    pub fn new(text: &str) -> Self {
+        let text = text.trim();
+        if text.is_empty() {
+            return Self::default();
+        }
+        let postcode = match crate::domain::UkPostcode::parse(text) {
+            // Staff type postcodes any old way ("ne14st"); stored ones are normalised.
+            Ok(p) => like_escape(p.as_str()),
+            Err(_) => format!("%{}%", like_escape(&text.to_uppercase())),
+        };
+        SignatureSearch { contains: Some(format!("%{}%", like_escape(&text.to_lowercase()))), postcode: Some(postcode) }
+    }
+
+    fn query(&self, campaign_id: i64) -> signatures::BoxedQuery<'static, crate::db::MultiBackend> {
+        let mut q = signatures::table.filter(signatures::campaign_id.eq(campaign_id)).into_boxed();
+        if let (Some(contains), Some(postcode)) = (self.contains.clone(), self.postcode.clone()) {
+            let in_constituency = constituencies::table
+                .filter(lower(constituencies::name).like(contains.clone()).escape('\\'))
+                .select(constituencies::ons_code.nullable());
+            q = q.filter(
+                lower(signatures::name)
+                    .like(contains.clone())
+                    .escape('\\')
+                    .or(lower(signatures::email).like(contains).escape('\\'))
+                    .or(signatures::postcode.like(postcode).escape('\\'))
+                    .or(signatures::ons_code.eq_any(in_constituency)),
+            );
+        }
+        q
+    }
+}
+
+/// One search result: the signature and its constituency's name, when known.
+pub type SignatureWithPlace = (Signature, Option<String>);
+
+/// Signatures of a campaign matching `search`, newest first: one page and the total.
+pub fn search(conn: &mut DbConn, campaign_id: i64, search: &SignatureSearch, limit: i64, offset: i64) -> QueryResult<(Vec<SignatureWithPlace>, i64)> {
+    let total: i64 = search.query(campaign_id).count().get_result(conn)?;
+    let rows: Vec<Signature> = search
+        .query(campaign_id)
+        .order((signatures::created_at.desc(), signatures::id.desc()))
+        .limit(limit)
+        .offset(offset)
+        .select(Signature::as_select())
+        .load(conn)?;
+    let codes: Vec<String> = rows.iter().filter_map(|s| s.ons_code.clone()).collect();
+    let names: std::collections::HashMap<String, String> = constituencies::table
+        .filter(constituencies::ons_code.eq_any(&codes))
+        .select((constituencies::ons_code, constituencies::name))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .collect();
+    Ok((
+        rows.into_iter()
+            .map(|s| {
+                let place = s.ons_code.as_ref().and_then(|c| names.get(c).cloned());
+                (s, place)
+            })
+            .collect(),
+        total,
+    ))
+}
+
+pub fn find_in_campaign(conn: &mut DbConn, campaign_id: i64, id: i64) -> QueryResult<Option<Signature>> {
+    signatures::table
+        .filter(signatures::campaign_id.eq(campaign_id))
+        .filter(signatures::id.eq(id))
+        .select(Signature::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Confirmed → invalidated, taking it off the count; returns whether this call changed it.
+/// The update comes first so that, on SQLite, the transaction takes the write lock at once.
+pub fn invalidate(conn: &mut DbConn, campaign_id: i64, id: i64, reason: &str, now: i64) -> QueryResult<bool> {
+    let n = diesel::update(signatures::table.find(id).filter(signatures::campaign_id.eq(campaign_id)).filter(signatures::state.eq(CONFIRMED)))
+        .set((signatures::state.eq(INVALIDATED), signatures::invalidated_reason.eq(reason), signatures::invalidated_at.eq(now)))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Invalidated → confirmed again (keeping its first confirmation time); returns whether this call changed it.
+pub fn restore(conn: &mut DbConn, campaign_id: i64, id: i64) -> QueryResult<bool> {
+    let n = diesel::update(signatures::table.find(id).filter(signatures::campaign_id.eq(campaign_id)).filter(signatures::state.eq(INVALIDATED)))
+        .set((signatures::state.eq(CONFIRMED), signatures::invalidated_reason.eq(None::<String>), signatures::invalidated_at.eq(None::<i64>)))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// A confirmed signer as exported to staff (fields in the order of the query's columns).
+#[derive(Queryable, Debug, Clone)]
+pub struct ExportRow {
+    pub name: String,
+    pub email: String,
+    pub postcode: String,
+    pub constituency: Option<String>,
+    pub confirmed_at: Option<i64>,
+    pub updates_opt_in: bool,
+}
+
+/// Every confirmed signer of a campaign, in the order they confirmed.
+pub fn confirmed_for_export(conn: &mut DbConn, campaign_id: i64) -> QueryResult<Vec<ExportRow>> {
+    signatures::table
+        .left_join(constituencies::table.on(signatures::ons_code.eq(constituencies::ons_code.nullable())))
+        .filter(signatures::campaign_id.eq(campaign_id))
+        .filter(signatures::state.eq(CONFIRMED))
+        .order((signatures::confirmed_at.asc(), signatures::id.asc()))
+        .select((
+            signatures::name,
+            signatures::email,
+            signatures::postcode,
+            constituencies::name.nullable(),
+            signatures::confirmed_at,
+            signatures::updates_opt_in,
+        ))
+        .load(conn)
 }

@@ -19,6 +19,9 @@ pub fn compose(conn: &mut DbConn, kind: &str, signature_id: i64, public_url: &st
     ctx.insert("campaign_url", &format!("{public_url}/campaigns/{}", campaign.slug));
     ctx.insert("write_url", &format!("{public_url}/campaigns/{}/write", campaign.slug));
     ctx.insert("privacy_url", &format!("{public_url}/privacy"));
+    let (forget_url, unsubscribe_url) = crate::privacy::forget::links_for_signature(conn, sig.id, sig.updates_opt_in, public_url, now)?;
+    ctx.insert("forget_url", &forget_url);
+    ctx.insert("unsubscribe_url", &unsubscribe_url);
     let template = if kind == CONFIRM_EMAIL {
         let token = tokens::issue(conn, tokens::CONFIRM_SIGNATURE, sig.id, now, CONFIRM_LIFETIME_MS)?;
         ctx.insert("confirm_url", &format!("{public_url}/confirm/{token}"));

@@ -15,17 +15,24 @@ pub struct Input {
     pub errors: FieldErrors,
 }
 
+/// Staff forms carry whole campaign texts and letter templates.
+pub const STAFF_BODY_LIMIT: usize = 512 * 1024;
+
 /// Reads the body, refusing it as soon as it passes the limit.
-pub async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<web::Bytes, AppError> {
+pub async fn read_body(req: &HttpRequest, payload: web::Payload) -> Result<web::Bytes, AppError> {
+    read_body_limited(req, payload, BODY_LIMIT).await
+}
+
+pub async fn read_body_limited(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<web::Bytes, AppError> {
     if let Some(len) = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok()) {
-        if len > BODY_LIMIT {
+        if len > limit {
             return Err(AppError::PayloadTooLarge);
         }
     }
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| AppError::BadRequest("unreadable_body", format!("The request body could not be read: {e}")))?;
-        if body.len() + chunk.len() > BODY_LIMIT {
+        if body.len() + chunk.len() > limit {
             return Err(AppError::PayloadTooLarge);
         }
         body.extend_from_slice(&chunk);
@@ -53,7 +60,11 @@ impl Input {
     }
 
     pub async fn form(req: &HttpRequest, payload: web::Payload) -> Result<Self, AppError> {
-        let body = read_body(req, payload).await?;
+        Self::form_limited(req, payload, BODY_LIMIT).await
+    }
+
+    pub async fn form_limited(req: &HttpRequest, payload: web::Payload, limit: usize) -> Result<Self, AppError> {
+        let body = read_body_limited(req, payload, limit).await?;
         let mut map = Map::new();
         for (k, v) in url::form_urlencoded::parse(&body) {
             map.insert(k.into_owned(), Value::String(v.into_owned()));

@@ -5,10 +5,11 @@ pub mod assets;
 pub mod health;
 pub mod input;
 pub mod pages;
+pub mod privacy;
 pub mod write;
 
 use actix_web::web;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.configure(health::configure).configure(admin::configure).configure(api::configure).configure(assets::configure).configure(write::configure).configure(pages::configure);
+    cfg.configure(health::configure).configure(admin::configure).configure(api::configure).configure(assets::configure).configure(write::configure).configure(privacy::configure).configure(pages::configure);
 }

@@ -158,7 +158,7 @@ fn compose(conn: &mut DbConn, row: &OutboxRow, public_url: &str, pace: i64) -> R
     match row.kind.as_str() {
         CONFIRM_EMAIL | ALREADY_SIGNED_EMAIL => Ok(step(petition::emails::compose(conn, &row.kind, row.subject_id, public_url, now)?)),
         LETTER_CONFIRM_EMAIL => Ok(step(letter_emails::confirmation(conn, row.subject_id, public_url, now)?)),
-        COPY_EMAIL => Ok(step(letter_emails::copy(conn, row.subject_id, public_url)?)),
+        COPY_EMAIL => Ok(step(letter_emails::copy(conn, row.subject_id, public_url, now)?)),
         DELIVERY => {
             let Some(letter) = letters::find(conn, row.subject_id)? else { return Ok(Step::Skip) };
             if letter.state == letters::SENT || letter.state == letters::PENDING {

@@ -20,6 +20,11 @@ impl Drop for Driver {
 
 /// A WebDriver session against Debian's chromium, or `None` (after saying why) when absent.
 pub async fn browser() -> Option<(fantoccini::Client, Driver)> {
+    browser_with(true).await
+}
+
+/// As `browser`, optionally with JavaScript switched off (to check pages work without it).
+pub async fn browser_with(javascript: bool) -> Option<(fantoccini::Client, Driver)> {
     if !std::path::Path::new(CHROMEDRIVER).exists() || !std::path::Path::new(CHROMIUM).exists() {
         skipped("browser test", &format!("{CHROMEDRIVER} or {CHROMIUM} is missing; .ci/run installs Debian's chromium and chromium-driver"));
         return None;
@@ -32,6 +37,7 @@ pub async fn browser() -> Option<(fantoccini::Client, Driver)> {
     caps.insert(
         "goog:chromeOptions".into(),
         json!({
+            "prefs": {"profile.managed_default_content_settings.javascript": if javascript { 1 } else { 2 }},
             "binary": CHROMIUM,
             "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
                      "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -94,4 +100,67 @@ async fn a_supporter_signs_and_confirms_in_a_real_browser() {
     browser.goto(&app.url(&format!("/campaigns/{SLUG}"))).await.unwrap();
     until_page_shows(&browser, "1</strong> has signed").await;
     browser.close().await.unwrap();
+}
+
+/// A neutral page standing in for the quick-exit destination (a weather site by default).
+async fn neutral_site() -> wiremock::MockServer {
+    use wiremock::{matchers::method, Mock, ResponseTemplate};
+    let server = wiremock::MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).insert_header("content-type", "text/html").set_body_string("<html><body><h1>Weather forecast</h1></body></html>"))
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quick_exit_leaves_and_back_does_not_return() {
+    let Some((b, _driver)) = browser().await else { return };
+    let neutral = neutral_site().await;
+    let uri = neutral.uri();
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        s.insert("RALLY_QUICK_EXIT_URL".into(), format!("{uri}/weather"));
+    })
+    .await
+    .unwrap();
+    // Arrive from a first page, so Back has somewhere to go.
+    b.goto(&app.url("/privacy")).await.unwrap();
+    b.goto(&app.url(&format!("/campaigns/{SLUG}"))).await.unwrap();
+    b.find(Locator::Id("quick-exit")).await.unwrap().click().await.unwrap();
+    until_page_shows(&b, "Weather forecast").await;
+    b.back().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let url = b.current_url().await.unwrap();
+    assert!(!url.path().starts_with("/campaigns"), "Back must not return to the campaign page: {url}");
+
+    // Escape three times does the same.
+    b.goto(&app.url(&format!("/campaigns/{SLUG}"))).await.unwrap();
+    until_page_shows(&b, "Quick exit").await;
+    for _ in 0..3 {
+        b.active_element().await.unwrap().send_keys("\u{e00c}").await.unwrap();
+    }
+    until_page_shows(&b, "Weather forecast").await;
+    b.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quick_exit_and_signing_work_without_javascript() {
+    let Some((b, _driver)) = browser_with(false).await else { return };
+    let neutral = neutral_site().await;
+    let uri = neutral.uri();
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        s.insert("RALLY_QUICK_EXIT_URL".into(), format!("{uri}/weather"));
+    })
+    .await
+    .unwrap();
+    b.goto(&app.url(&format!("/campaigns/{SLUG}"))).await.unwrap();
+    b.find(Locator::Id("name")).await.unwrap().send_keys("No Script").await.unwrap();
+    b.find(Locator::Id("email")).await.unwrap().send_keys("noscript@example.com").await.unwrap();
+    b.find(Locator::Id("postcode")).await.unwrap().send_keys("NE1 4ST").await.unwrap();
+    b.find(Locator::Id("consent")).await.unwrap().click().await.unwrap();
+    b.find(Locator::Css("form button[type=submit]")).await.unwrap().click().await.unwrap();
+    until_page_shows(&b, "Check your email").await;
+    b.find(Locator::Id("quick-exit")).await.unwrap().click().await.unwrap();
+    until_page_shows(&b, "Weather forecast").await;
+    b.close().await.unwrap();
 }

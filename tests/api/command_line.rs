@@ -87,5 +87,5 @@ fn privacy_purge_runs_the_retention_job_now() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("Removed 0 unconfirmed signatures"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Removed 0 unconfirmed signatures, 0 unconfirmed letters"));
 }

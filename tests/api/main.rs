@@ -1,6 +1,7 @@
 //! Black-box tests: HTTP in, SMTP out, as a supporter, a browser or a mail server sees Rally.
 mod helpers;
 
+mod accessibility;
 mod admin_auth;
 mod admin_campaigns;
 mod admin_dashboard;
@@ -14,4 +15,5 @@ mod letters;
 mod mps;
 mod operations;
 mod pages;
+mod privacy;
 mod signing;

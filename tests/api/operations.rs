@@ -32,7 +32,7 @@ on_both_backends!(unconfirmed_signatures_are_purged_after_seven_days, |app: Test
     app.wait_for_emails("olive@example.com", 1).await;
     let eight_days = 8 * 24 * 3600 * 1000i64;
     app.sql(&format!("UPDATE signatures SET created_at = created_at - {eight_days} WHERE email = 'olive@example.com'")).await;
-    let purged = rally::workers::retention::purge(&app.db()).await.unwrap();
+    let purged = rally::workers::retention::purge(&app.db(), rally::workers::retention::Retention { letters: std::time::Duration::from_secs(28 * 86400), signatures: std::time::Duration::from_secs(183 * 86400) }).await.unwrap();
     assert_eq!(purged.unconfirmed_signatures, 1);
     assert_eq!(app.stored_signatures().await, 1);
     // Olive's old link no longer confirms anything.

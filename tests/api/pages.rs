@@ -22,3 +22,32 @@ on_both_backends!(every_public_page_has_a_quick_exit_and_no_third_party_assets, 
         assert_eq!(stylesheets_elsewhere, 0);
     }
 });
+
+on_both_backends!(every_public_route_carries_the_safety_headers, |app: TestApp| async move {
+    let routes = ["/", "/privacy", "/healthz", "/api/campaigns", "/api/openapi.json", "/static/rally.css", "/nowhere", "/confirm/x", "/forget/x", "/unsubscribe/x"];
+    let slugged = [format!("/campaigns/{SLUG}"), format!("/campaigns/{SLUG}/write"), format!("/campaigns/{SLUG}/signers"), format!("/api/campaigns/{SLUG}")];
+    for path in routes.iter().map(|s| s.to_string()).chain(slugged) {
+        let res = app.get(&path).await;
+        let h = res.headers();
+        let csp = h.get("content-security-policy").unwrap_or_else(|| panic!("{path}: no CSP")).to_str().unwrap();
+        assert!(csp.contains("default-src 'self'") && csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{path}: {csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+        assert!(h.get("strict-transport-security").is_none(), "no HSTS over plain HTTP");
+    }
+    // Forms that post return the same headers.
+    let res = app.post_form(&format!("/campaigns/{SLUG}/sign"), &[("name", "")]).await;
+    assert!(res.headers().contains_key("content-security-policy"));
+});
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hsts_is_sent_when_rally_is_served_over_https() {
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        s.insert("RALLY_PUBLIC_URL".into(), "https://rally.example".into());
+    })
+    .await
+    .unwrap();
+    let res = app.get("/").await;
+    assert!(res.headers()["strict-transport-security"].to_str().unwrap().starts_with("max-age="));
+}

@@ -56,7 +56,7 @@ pub fn page(state: &AppState, req: &HttpRequest, staff: Option<&StaffMember>, st
 
 /// Reads a staff form, refusing it (403) unless its anti-forgery token matches this browser's.
 pub async fn form(req: &HttpRequest, state: &AppState, body: web::Payload) -> Result<Input, AppError> {
-    let input = Input::form(req, body).await?;
+    let input = Input::form_limited(req, body, crate::routes::input::STAFF_BODY_LIMIT).await?;
     csrf::verify(req, state, input.raw(csrf::FIELD).unwrap_or(""))?;
     Ok(input)
 }

@@ -1,0 +1,71 @@
+//! WCAG 2.2 AA checks with axe-core in headless Chromium on the pages a supporter uses.
+//! axe-core comes from npm (tests/a11y, installed by .ci/run); without it or a browser the
+//! test says it was skipped.
+use std::io::Write;
+
+use fantoccini::Locator;
+use serde_json::{json, Value};
+
+use crate::browser::{browser, until_page_shows};
+use crate::helpers::*;
+
+const AXE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/a11y/node_modules/axe-core/axe.min.js");
+
+const RUN_AXE: &str = r#"
+const done = arguments[arguments.length - 1];
+axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'] } })
+  .then(r => done(r.violations.map(v => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help, target: v.nodes.map(n => n.target.join(' ')).slice(0, 3) }))))
+  .catch(e => done([{ id: 'axe-error', impact: 'critical', nodes: 0, help: String(e) }]));
+"#;
+
+/// Runs axe on the page the browser shows; returns (serious or critical, all) violations.
+async fn audit(b: &fantoccini::Client, axe: &str, name: &str) -> Vec<Value> {
+    b.execute(axe, vec![]).await.expect("axe loads");
+    let found = b.execute_async(RUN_AXE, vec![]).await.expect("axe runs");
+    let all = found.as_array().cloned().unwrap_or_default();
+    let _ = writeln!(std::io::stderr(), "axe-core on {name}: {} violations {}", all.len(), serde_json::to_string(&all).unwrap_or_default());
+    all.into_iter().filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical"))).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn supporter_pages_have_no_serious_accessibility_problems() {
+    let Ok(axe) = std::fs::read_to_string(AXE) else {
+        skipped("accessibility test", "axe-core is not installed: run `npm ci --prefix tests/a11y` (.ci/run does)");
+        return;
+    };
+    let Some((b, _driver)) = browser().await else { return };
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    app.postcode_exists("GU11 1AA", "E14001063", "Aldershot").await;
+    app.sql("INSERT INTO constituencies (ons_code, name, mp_checked_at) VALUES ('E14001063', 'Aldershot', 0);
+             INSERT INTO members (id, ons_code, name, party, email, updated_at) VALUES (5173, 'E14001063', 'Alex Baker', 'Labour', 'alex.baker.mp@parliament.uk', 0);")
+        .await;
+    let mut problems = Vec::new();
+    let mut check = |name: &'static str, found: Vec<Value>| {
+        if !found.is_empty() {
+            problems.push(json!({"page": name, "violations": found}));
+        }
+    };
+
+    b.goto(&app.url("/")).await.unwrap();
+    check("home", audit(&b, &axe, "home").await);
+    b.goto(&app.url(&format!("/campaigns/{SLUG}"))).await.unwrap();
+    check("campaign", audit(&b, &axe, "campaign").await);
+    // The form with every error showing.
+    b.find(Locator::Css("form button[type=submit]")).await.unwrap().click().await.unwrap();
+    until_page_shows(&b, "Enter your name.").await;
+    check("campaign with errors", audit(&b, &axe, "campaign with errors").await);
+    b.goto(&app.url(&format!("/campaigns/{SLUG}/write?postcode=GU11+1AA"))).await.unwrap();
+    check("write", audit(&b, &axe, "write").await);
+    b.goto(&app.url("/privacy")).await.unwrap();
+    check("privacy", audit(&b, &axe, "privacy").await);
+
+    app.sign(&signer("Axe Tester", "axe@example.com", "GU11 1AA")).await;
+    let token = app.wait_for_emails("axe@example.com", 1).await[0].confirm_token();
+    b.goto(&app.url(&format!("/confirm/{token}"))).await.unwrap();
+    check("confirm", audit(&b, &axe, "confirm").await);
+    b.find(Locator::Css("form button[type=submit]")).await.unwrap().click().await.unwrap();
+    until_page_shows(&b, "your signature counts").await;
+    check("thank-you", audit(&b, &axe, "thank-you").await);
+    b.close().await.unwrap();
+    assert!(problems.is_empty(), "serious or critical accessibility problems: {}", serde_json::to_string_pretty(&problems).unwrap());
+}
