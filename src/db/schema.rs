@@ -100,6 +100,7 @@ diesel::table! {
         role -> Text,
         created_at -> BigInt,
         disabled_at -> Nullable<BigInt>,
+        sessions_valid_after -> BigInt,
     }
 }
 

@@ -16,6 +16,8 @@ pub struct StaffMember {
     pub role: String,
     pub created_at: i64,
     pub disabled_at: Option<i64>,
+    /// Sessions issued before this are refused (bumped on disable, enable and password reset).
+    pub sessions_valid_after: i64,
 }
 
 impl StaffMember {
@@ -44,14 +46,17 @@ pub fn list(conn: &mut DbConn) -> QueryResult<Vec<StaffMember>> {
     staff::table.order(staff::name.asc()).select(StaffMember::as_select()).load(conn)
 }
 
+/// A new password ends every session the account had.
 pub fn set_password(conn: &mut DbConn, id: i64, password_hash: &str) -> QueryResult<usize> {
-    diesel::update(staff::table.find(id)).set(staff::password_hash.eq(password_hash)).execute(conn)
+    diesel::update(staff::table.find(id)).set((staff::password_hash.eq(password_hash), staff::sessions_valid_after.eq(crate::clock::now_ms()))).execute(conn)
 }
 
 pub fn set_role(conn: &mut DbConn, id: i64, role: &str) -> QueryResult<usize> {
     diesel::update(staff::table.find(id)).set(staff::role.eq(role)).execute(conn)
 }
 
+/// Disabling or re-enabling ends every session the account had, so an old cookie never comes
+/// back to life.
 pub fn set_disabled(conn: &mut DbConn, id: i64, at: Option<i64>) -> QueryResult<usize> {
-    diesel::update(staff::table.find(id)).set(staff::disabled_at.eq(at)).execute(conn)
+    diesel::update(staff::table.find(id)).set((staff::disabled_at.eq(at), staff::sessions_valid_after.eq(crate::clock::now_ms()))).execute(conn)
 }

@@ -95,7 +95,7 @@ impl FromRequest for CurrentStaff {
                 return Err(deny());
             }
             let member = state.db.read(move |conn| Ok(staff::find(conn, id)?)).await.map_err(|_| deny())?.ok_or_else(deny)?;
-            if member.disabled_at.is_some() {
+            if member.disabled_at.is_some() || issued < member.sessions_valid_after {
                 return Err(deny());
             }
             Ok(CurrentStaff(member))

@@ -66,6 +66,19 @@ async fn supporter_pages_have_no_serious_accessibility_problems() {
     b.find(Locator::Css("form button[type=submit]")).await.unwrap().click().await.unwrap();
     until_page_shows(&b, "your signature counts").await;
     check("thank-you", audit(&b, &axe, "thank-you").await);
+    // 400 % zoom of a 1280-pixel window is a 320-pixel viewport: nothing may need sideways scrolling.
+    b.set_window_size(320, 800).await.unwrap();
+    for path in ["/".to_string(), format!("/campaigns/{SLUG}"), format!("/campaigns/{SLUG}/write?postcode=GU11+1AA"), "/privacy".to_string()] {
+        b.goto(&app.url(&path)).await.unwrap();
+        let widths = b.execute("return [document.documentElement.scrollWidth, window.innerWidth];", vec![]).await.unwrap();
+        let (scroll, inner) = (widths[0].as_i64().unwrap(), widths[1].as_i64().unwrap());
+        assert!(inner <= 400, "the window really is narrow ({inner})");
+        let wide = b
+            .execute("return Array.from(document.querySelectorAll('body *')).filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5).slice(0, 5).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right));", vec![])
+            .await
+            .unwrap();
+        assert!(scroll <= inner, "{path} scrolls sideways at 320 px: {scroll} > {inner}; too wide: {wide}");
+    }
     b.close().await.unwrap();
     assert!(problems.is_empty(), "serious or critical accessibility problems: {}", serde_json::to_string_pretty(&problems).unwrap());
 }

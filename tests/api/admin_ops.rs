@@ -191,14 +191,19 @@ on_both_backends!(admins_add_change_disable_and_reset_staff, |app: TestApp| asyn
     assert_eq!(app.staff_browser().login("new.editor@campaign.example", STAFF_PASSWORD).await.status(), 422);
     assert!(admin.page("/admin/staff").await.contains("No, disabled"));
 
-    // Enabled again, then a new password set by the admin.
+    // Enabled again: the old session stays dead (only a new sign-in works).
     assert_eq!(admin.post(&person, &format!("{person}/enable"), &[]).await.status(), 303);
+    assert_eq!(nia.get("/admin").await.status(), 303, "an old cookie does not come back to life");
+    let fresh = app.staff_browser();
+    assert_eq!(fresh.login("new.editor@campaign.example", STAFF_PASSWORD).await.status(), 303);
+    assert_eq!(fresh.get("/admin").await.status(), 200);
     let res = admin.post(&person, &format!("{person}/password"), &[("password", "too short")]).await;
     assert_eq!(res.status(), 422);
     let html = body(res).await;
     assert!(html.contains(r#"id="password-error""#) && html.contains("at least 12 characters"));
     let new_password = "a brand new long passphrase";
     assert_eq!(admin.post(&person, &format!("{person}/password"), &[("password", new_password)]).await.status(), 303);
+    assert_eq!(fresh.get("/admin").await.status(), 303, "a password reset ends existing sessions");
     assert_eq!(app.staff_browser().login("new.editor@campaign.example", STAFF_PASSWORD).await.status(), 422);
     assert_eq!(app.staff_browser().login("new.editor@campaign.example", new_password).await.status(), 303);
 

@@ -173,18 +173,35 @@ async fn save_version(state: &AppState, staff: &CurrentStaff, campaign: &Campaig
     }
 }
 
+/// Reads the editor's form and checks the template; a template with problems comes back as the
+/// editor page showing them (for both Save and Preview).
+async fn checked_form(
+    state: &AppState,
+    req: &HttpRequest,
+    staff: &CurrentStaff,
+    slug: &str,
+    key: &str,
+    body: web::Payload,
+) -> Result<Result<(Campaign, Recipient, String, String), HttpResponse>, AppError> {
+    let input = form(req, state, body).await?;
+    let campaign = load_campaign(state, slug).await?;
+    let recipient = recipient(state, &campaign, key).await?;
+    let (subject, text) = (field(&input, "subject"), field(&input, "body"));
+    if let Err(problems) = validate::check_letter(&recipient.key, &subject, &text) {
+        let shown = Shown { values: Some((subject, text)), problems, ..Default::default() };
+        return Ok(Err(editor_page(state, req, staff, slug, key, StatusCode::UNPROCESSABLE_ENTITY, shown).await?));
+    }
+    Ok(Ok((campaign, recipient, subject, text)))
+}
+
 #[post("/admin/campaigns/{slug}/letters/{key}")]
 async fn save(state: web::Data<AppState>, req: HttpRequest, staff: CurrentStaff, path: web::Path<(String, String)>, body: web::Payload) -> HttpResponse {
     let (slug, key) = path.into_inner();
     let r = async {
-        let input = form(&req, &state, body).await?;
-        let campaign = load_campaign(&state, &slug).await?;
-        let recipient = recipient(&state, &campaign, &key).await?;
-        let (subject, text) = (field(&input, "subject"), field(&input, "body"));
-        if let Err(problems) = validate::check_letter(&recipient.key, &subject, &text) {
-            let shown = Shown { values: Some((subject, text)), problems, ..Default::default() };
-            return editor_page(&state, &req, &staff, &slug, &key, StatusCode::UNPROCESSABLE_ENTITY, shown).await;
-        }
+        let (campaign, recipient, subject, text) = match checked_form(&state, &req, &staff, &slug, &key, body).await? {
+            Ok(parts) => parts,
+            Err(page) => return Ok(page),
+        };
         let saved = save_version(&state, &staff, &campaign, &recipient.key, subject, text, None).await?;
         Ok(see_other(&format!("{}?done={}", editor_url(&slug, &key), if saved.is_some() { "letter-saved" } else { "unchanged" })))
     }
@@ -196,14 +213,10 @@ async fn save(state: web::Data<AppState>, req: HttpRequest, staff: CurrentStaff,
 async fn preview(state: web::Data<AppState>, req: HttpRequest, staff: CurrentStaff, path: web::Path<(String, String)>, body: web::Payload) -> HttpResponse {
     let (slug, key) = path.into_inner();
     let r = async {
-        let input = form(&req, &state, body).await?;
-        let campaign = load_campaign(&state, &slug).await?;
-        let recipient = recipient(&state, &campaign, &key).await?;
-        let (subject, text) = (field(&input, "subject"), field(&input, "body"));
-        if let Err(problems) = validate::check_letter(&recipient.key, &subject, &text) {
-            let shown = Shown { values: Some((subject, text)), problems, ..Default::default() };
-            return editor_page(&state, &req, &staff, &slug, &key, StatusCode::UNPROCESSABLE_ENTITY, shown).await;
-        }
+        let (campaign, recipient, subject, text) = match checked_form(&state, &req, &staff, &slug, &key, body).await? {
+            Ok(parts) => parts,
+            Err(page) => return Ok(page),
+        };
         let ctx = validate::sample_context(recipient.context.clone(), CampaignContext { slug: campaign.slug.clone(), title: campaign.title.clone() }, true);
         let rendered = render::render(&format!("{slug}/{key}"), &subject, &text, &ctx);
         let shown = match rendered {

@@ -1,0 +1,1 @@
+ALTER TABLE staff DROP COLUMN sessions_valid_after;
