@@ -164,3 +164,59 @@ async fn quick_exit_and_signing_work_without_javascript() {
     until_page_shows(&b, "Weather forecast").await;
     b.close().await.unwrap();
 }
+
+/// The id (or tag) of the focused element.
+async fn focused(b: &fantoccini::Client) -> String {
+    b.execute("const e = document.activeElement; return e.id || e.tagName.toLowerCase();", vec![]).await.unwrap().as_str().unwrap_or("").to_string()
+}
+
+async fn press(b: &fantoccini::Client, keys: &str) {
+    b.active_element().await.unwrap().send_keys(keys).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supporter_can_sign_with_the_keyboard_alone() {
+    const TAB: &str = "\u{e004}";
+    const ENTER: &str = "\u{e007}";
+    let Some((b, _driver)) = browser().await else { return };
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    b.goto(&app.url(&format!("/campaigns/{SLUG}"))).await.unwrap();
+    until_page_shows(&b, "Sign the petition").await;
+    // The first stops are the skip link and the quick exit.
+    b.execute("document.body.focus();", vec![]).await.unwrap();
+    b.find(Locator::Css("body")).await.unwrap().send_keys(TAB).await.unwrap();
+    let first = b.execute("return document.activeElement.className;", vec![]).await.unwrap();
+    assert_eq!(first, "skip-link");
+    press(&b, TAB).await;
+    assert_eq!(focused(&b).await, "quick-exit");
+    // Tab on to the form and fill it in.
+    for _ in 0..12 {
+        if focused(&b).await == "name" {
+            break;
+        }
+        press(&b, TAB).await;
+    }
+    assert_eq!(focused(&b).await, "name", "the name field is reachable by Tab");
+    press(&b, "Key Board").await;
+    press(&b, TAB).await;
+    press(&b, "keys@example.com").await;
+    press(&b, TAB).await;
+    press(&b, "NE1 4ST").await;
+    for _ in 0..3 {
+        press(&b, TAB).await;
+    }
+    assert_eq!(focused(&b).await, "consent");
+    press(&b, " ").await;
+    // Past the privacy notice link in the consent label, to the button.
+    for _ in 0..3 {
+        press(&b, TAB).await;
+        if focused(&b).await == "button" {
+            break;
+        }
+    }
+    assert_eq!(focused(&b).await, "button");
+    press(&b, ENTER).await;
+    until_page_shows(&b, "Check your email").await;
+    app.wait_for_emails("keys@example.com", 1).await;
+    b.close().await.unwrap();
+}
