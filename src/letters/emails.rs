@@ -66,3 +66,13 @@ pub fn copy(conn: &mut DbConn, letter_id: i64, public_url: &str, now: i64) -> Re
     let (subject, body) = render_email("emails/letter_copy.txt", &ctx).map_err(AppError::internal)?;
     Ok(Some(OutgoingEmail { to: mailbox(&letter.writer_name, &letter.writer_email)?, subject, body, reply_to: None, from_name: None }))
 }
+
+/// To the writer, when the recipient's server refused the letter for good: their words back.
+pub fn undeliverable(conn: &mut DbConn, letter_id: i64, public_url: &str, now: i64) -> Result<Option<OutgoingEmail>, AppError> {
+    let Some((letter, title)) = load(conn, letter_id)? else { return Ok(None) };
+    let mut ctx = context(&letter, &title, public_url);
+    ctx.insert("forget_url", &crate::privacy::forget::link_for_letter(conn, letter.id, public_url, now)?);
+    ctx.insert("target_email", &letter.target_email);
+    let (subject, body) = render_email("emails/letter_undeliverable.txt", &ctx).map_err(AppError::internal)?;
+    Ok(Some(OutgoingEmail { to: mailbox(&letter.writer_name, &letter.writer_email)?, subject, body, reply_to: None, from_name: None }))
+}

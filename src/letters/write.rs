@@ -18,6 +18,7 @@ pub const MP: &str = "mp";
 pub const CONFIRM_EMAIL: &str = "letter_confirm";
 pub const DELIVERY: &str = "letter_delivery";
 pub const COPY_EMAIL: &str = "letter_copy";
+pub const FAILED_EMAIL: &str = "letter_undeliverable";
 const CONFIRM_EMAILS_PER_DAY: i64 = 5;
 
 #[derive(Debug, Clone)]

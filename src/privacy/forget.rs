@@ -111,7 +111,7 @@ pub async fn forget(state: &AppState, raw: String) -> Result<Held, AppError> {
             let sig_ids: Vec<i64> = signatures::table.filter(signatures::email_key.eq(&key)).select(signatures::id).load(conn)?;
             let letter_ids: Vec<i64> = letters::table.filter(letters::writer_email_key.eq(&key)).select(letters::id).load(conn)?;
             let sig_kinds = [crate::petition::sign::CONFIRM_EMAIL, crate::petition::sign::ALREADY_SIGNED_EMAIL];
-            let letter_kinds = [crate::letters::write::CONFIRM_EMAIL, crate::letters::write::DELIVERY, crate::letters::write::COPY_EMAIL];
+            let letter_kinds = [crate::letters::write::CONFIRM_EMAIL, crate::letters::write::DELIVERY, crate::letters::write::COPY_EMAIL, crate::letters::write::FAILED_EMAIL];
             diesel::delete(outbox::table.filter(outbox::kind.eq_any(sig_kinds)).filter(outbox::subject_id.eq_any(&sig_ids))).execute(conn)?;
             diesel::delete(outbox::table.filter(outbox::kind.eq_any(letter_kinds)).filter(outbox::subject_id.eq_any(&letter_ids))).execute(conn)?;
             diesel::delete(tokens::table.filter(tokens::purpose.eq_any([token_model::CONFIRM_SIGNATURE, FORGET_SIGNATURE, UNSUBSCRIBE])).filter(tokens::subject_id.eq_any(&sig_ids)))

@@ -10,7 +10,7 @@ use crate::db::DbConn;
 use crate::error::AppError;
 use crate::models::outbox::{self, OutboxRow};
 use crate::letters::emails as letter_emails;
-use crate::letters::write::{CONFIRM_EMAIL as LETTER_CONFIRM_EMAIL, COPY_EMAIL, DELIVERY};
+use crate::letters::write::{CONFIRM_EMAIL as LETTER_CONFIRM_EMAIL, COPY_EMAIL, DELIVERY, FAILED_EMAIL};
 use crate::models::letters;
 use crate::petition;
 use crate::petition::sign::{ALREADY_SIGNED_EMAIL, CONFIRM_EMAIL};
@@ -110,7 +110,9 @@ async fn deliver(state: &AppState, row: OutboxRow) {
                 .db
                 .write(move |conn| {
                     if kind == DELIVERY {
+                        // The writer is told, with a copy of their letter, so it is not lost.
                         letters::set_state(conn, subject_id, letters::FAILED)?;
+                        outbox::enqueue(conn, FAILED_EMAIL, subject_id, now)?;
                     }
                     outbox::mark_failed(conn, id, attempts, &reason)?;
                     Ok(())
@@ -159,6 +161,7 @@ fn compose(conn: &mut DbConn, row: &OutboxRow, public_url: &str, pace: i64) -> R
         CONFIRM_EMAIL | ALREADY_SIGNED_EMAIL => Ok(step(petition::emails::compose(conn, &row.kind, row.subject_id, public_url, now)?)),
         LETTER_CONFIRM_EMAIL => Ok(step(letter_emails::confirmation(conn, row.subject_id, public_url, now)?)),
         COPY_EMAIL => Ok(step(letter_emails::copy(conn, row.subject_id, public_url, now)?)),
+        FAILED_EMAIL => Ok(step(letter_emails::undeliverable(conn, row.subject_id, public_url, now)?)),
         DELIVERY => {
             let Some(letter) = letters::find(conn, row.subject_id)? else { return Ok(Step::Skip) };
             if letter.state == letters::SENT || letter.state == letters::PENDING {

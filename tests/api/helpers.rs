@@ -58,6 +58,15 @@ struct Inbox {
 }
 
 impl Handler for Inbox {
+    /// Mailboxes whose name starts with `refuse` do not exist: a permanent (5xx) refusal.
+    fn rcpt(&mut self, to: &str) -> Response {
+        if to.trim_start_matches('<').starts_with("refuse") {
+            response::NO_MAILBOX
+        } else {
+            response::OK
+        }
+    }
+
     fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, to: &[String]) -> Response {
         self.current.clear();
         self.to = to.to_vec();

@@ -270,3 +270,26 @@ async fn mail_is_dkim_signed_when_a_key_is_configured() {
     let sig = raw.lines().find(|l| l.starts_with("DKIM-Signature:")).unwrap_or_else(|| panic!("no DKIM-Signature in:\n{raw}"));
     assert!(sig.contains("a=ed25519-sha256") && sig.contains("d=example.org") && sig.contains("s=rally2026"), "{sig}");
 }
+
+on_both_backends!(a_refused_letter_comes_back_to_its_writer, |app: TestApp| async move {
+    app.postcode_exists(PC, ONS, SEAT).await;
+    app.sql(&format!(
+        "INSERT INTO constituencies (ons_code, name, mp_checked_at) VALUES ('{ONS}', '{SEAT}', 0);
+         INSERT INTO members (id, ons_code, name, party, email, updated_at) VALUES (1, '{ONS}', 'Gone Away', 'Independent', 'refuse.gone@parliament.uk', 0);"
+    ))
+    .await;
+    assert_eq!(app.post_json(&format!("/api/campaigns/{SLUG}/letters"), &letter("mp", "bounce@example.com", "Words worth keeping.")).await.status(), 202);
+    confirm_latest(&app, "bounce@example.com", 1).await;
+    let mails = app.wait_for_emails("bounce@example.com", 2).await;
+    assert!(mails[1].subject().contains("could not be delivered"), "{}", mails[1].subject());
+    assert!(mails[1].text().contains("Words worth keeping."));
+    use diesel::prelude::*;
+    use rally::db::schema::{letters, outbox};
+    let (state, errors): (Vec<String>, Vec<Option<String>>) = app
+        .db()
+        .read(|c| Ok((letters::table.select(letters::state).load(c)?, outbox::table.filter(outbox::kind.eq("letter_delivery")).select(outbox::last_error).load(c)?)))
+        .await
+        .unwrap();
+    assert_eq!(state, vec!["failed".to_string()]);
+    assert!(errors[0].as_deref().is_some_and(|e| e.contains("550")), "the reason is kept for staff: {errors:?}");
+});
