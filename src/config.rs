@@ -26,6 +26,8 @@ pub struct Config {
     /// DKIM: selector and the file holding the private key; both or neither.
     pub dkim_selector: Option<String>,
     pub dkim_key_file: Option<PathBuf>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (addresses or CIDR blocks).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Letters delivered to any one inbox per minute at most.
     pub delivery_pace_per_minute: i64,
     /// HTTP worker threads; `None` lets actix pick one per core.
@@ -57,6 +59,7 @@ const KEYS: &[&str] = &[
     "RALLY_DELIVERY_PACE",
     "RALLY_DKIM_SELECTOR",
     "RALLY_DKIM_KEY_FILE",
+    "RALLY_TRUSTED_PROXIES",
 ];
 
 impl Config {
@@ -116,6 +119,16 @@ impl Config {
         if dkim_selector.is_some() != dkim_key_file.is_some() {
             bail!("DKIM needs both RALLY_DKIM_SELECTOR and RALLY_DKIM_KEY_FILE");
         }
+        let trusted_proxies = get("RALLY_TRUSTED_PROXIES")
+            .unwrap_or_default()
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                p.parse::<ipnet::IpNet>()
+                    .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .with_context(|| format!("RALLY_TRUSTED_PROXIES: `{p}` is not an address or CIDR block"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let public_url = or("RALLY_PUBLIC_URL", "http://127.0.0.1:8080").trim_end_matches('/').to_string();
         Ok(Config {
             database_url: or("DATABASE_URL", "sqlite://rally.db"),
@@ -136,6 +149,7 @@ impl Config {
             delivery_pace_per_minute,
             dkim_selector,
             dkim_key_file,
+            trusted_proxies,
         })
     }
 }

@@ -21,6 +21,7 @@ pub enum Action {
 
 pub struct RateLimits {
     enabled: bool,
+    trusted_proxies: Vec<ipnet::IpNet>,
     sign: DefaultKeyedRateLimiter<IpAddr>,
     confirm: DefaultKeyedRateLimiter<IpAddr>,
     postcode: DefaultKeyedRateLimiter<IpAddr>,
@@ -37,9 +38,10 @@ fn quota(per_minute: u32, burst: u32) -> Quota {
 }
 
 impl RateLimits {
-    pub fn new(enabled: bool) -> Self {
+    pub fn new(enabled: bool, trusted_proxies: Vec<ipnet::IpNet>) -> Self {
         RateLimits {
             enabled,
+            trusted_proxies,
             sign: RateLimiter::keyed(quota(60, 30)),
             confirm: RateLimiter::keyed(quota(60, 30)),
             postcode: RateLimiter::keyed(quota(60, 30)),
@@ -53,7 +55,7 @@ impl RateLimits {
         if !self.enabled {
             return Ok(());
         }
-        let Some(addr) = req.peer_addr().map(|a| group(a.ip())) else { return Ok(()) };
+        let Some(addr) = self.client_address(req).map(group) else { return Ok(()) };
         let bucket = match action {
             Action::Sign => &self.sign,
             Action::Confirm => &self.confirm,
@@ -65,6 +67,32 @@ impl RateLimits {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             AppError::RateLimited { retry_after_secs: wait.as_secs().max(1) }
         })
+    }
+
+    /// The client's address: the peer, unless the peer is a trusted proxy, in which case the
+    /// nearest untrusted address in `X-Forwarded-For` (read from the right, since a client can
+    /// put anything on the left).
+    pub fn client_address(&self, req: &HttpRequest) -> Option<IpAddr> {
+        let peer = req.peer_addr()?.ip();
+        if !self.trusted(peer) {
+            return Some(peer);
+        }
+        let forwarded: Vec<IpAddr> = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|a| a.trim().parse().ok())
+            .collect();
+        Some(forwarded.into_iter().rev().find(|a| !self.trusted(*a)).unwrap_or(peer))
+    }
+
+    fn trusted(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        self.trusted_proxies.iter().any(|n| n.contains(&ip))
     }
 
     /// Sign-in attempts against one account (keyed by its lower-cased email).

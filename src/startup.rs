@@ -68,7 +68,7 @@ impl Application {
         };
         let mailer = Mailer::from_config(config.smtp_url.as_deref(), &config.mail_dir, dkim)?;
         let cookie_key = crate::secret::load_or_create(&db, config.secret_key.as_deref())?;
-        let limits = Arc::new(crate::rate_limit::RateLimits::new(config.rate_limits));
+        let limits = Arc::new(crate::rate_limit::RateLimits::new(config.rate_limits, config.trusted_proxies.clone()));
         let state = AppState {
             limits,
             cookie_key,

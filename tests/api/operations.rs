@@ -69,3 +69,38 @@ async fn rate_limits_can_be_turned_off() {
         assert_eq!(app.sign(&json!({"name": format!("Flood {i}")})).await.status(), 422);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_addresses_count_only_behind_a_trusted_proxy() {
+    // Loopback is the trusted proxy here, so X-Forwarded-For names the real client.
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        s.insert("RALLY_TRUSTED_PROXIES".into(), "127.0.0.1/32, ::1".into());
+    })
+    .await
+    .unwrap();
+    let flood = |ip: &'static str| {
+        let (c, url) = (app.client.clone(), app.url(&format!("/api/campaigns/{SLUG}/signatures")));
+        async move {
+            let mut statuses = Vec::new();
+            for i in 0..40 {
+                // A client may forge entries on the left; only the rightmost untrusted one counts.
+                let xff = format!("10.9.9.{i}, {ip}");
+                statuses.push(c.post(&url).header("x-forwarded-for", xff).json(&json!({"name": "x"})).send().await.unwrap().status().as_u16());
+            }
+            statuses
+        }
+    };
+    let first = flood("203.0.113.7").await;
+    assert!(first.contains(&429), "one client behind the proxy is limited: {first:?}");
+    let second = flood("203.0.113.8").await;
+    assert_eq!(second[0], 422, "another client behind the same proxy has its own bucket");
+
+    // Without trust, the header is ignored: forged addresses don't buy fresh buckets.
+    let direct = spawn_app(Backend::Sqlite).await.unwrap();
+    let mut limited = false;
+    for i in 0..40 {
+        let res = direct.client.post(direct.url(&format!("/api/campaigns/{SLUG}/signatures"))).header("x-forwarded-for", format!("198.51.100.{i}")).json(&json!({"name": "x"})).send().await.unwrap();
+        limited |= res.status() == 429;
+    }
+    assert!(limited, "X-Forwarded-For from an untrusted peer changes nothing");
+}
