@@ -11,8 +11,7 @@ use crate::templates::render_email;
 use crate::workers::outbox::CONFIRM_LIFETIME_MS;
 
 fn mailbox(name: &str, email: &str) -> Result<Mailbox, AppError> {
-    let address = email.parse().map_err(|e| AppError::internal(anyhow::anyhow!("stored address does not parse: {e}")))?;
-    Ok(Mailbox::new(Some(name.to_string()), address))
+    crate::services::mailer::mailbox(Some(name), email)
 }
 
 fn context(letter: &Letter, campaign_title: &str, public_url: &str) -> tera::Context {

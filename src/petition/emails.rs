@@ -1,6 +1,4 @@
 //! The petition's emails: the confirmation link, and "you have already signed".
-use lettre::message::Mailbox;
-
 use crate::db::DbConn;
 use crate::error::AppError;
 use crate::models::{campaigns, signatures, tokens};
@@ -30,6 +28,6 @@ pub fn compose(conn: &mut DbConn, kind: &str, signature_id: i64, public_url: &st
         "emails/signature_already_confirmed.txt"
     };
     let (subject, body) = render_email(template, &ctx).map_err(AppError::internal)?;
-    let address = sig.email.parse().map_err(|e| AppError::internal(anyhow::anyhow!("stored address does not parse: {e}")))?;
-    Ok(Some(OutgoingEmail { to: Mailbox::new(Some(sig.name.clone()), address), subject, body, reply_to: None, from_name: None }))
+    let to = crate::services::mailer::mailbox(Some(&sig.name), &sig.email)?;
+    Ok(Some(OutgoingEmail { to, subject, body, reply_to: None, from_name: None }))
 }

@@ -53,6 +53,13 @@ pub enum SendError {
     Transient(String),
 }
 
+/// A stored name and address as a recipient. Addresses were checked when they were given, so a
+/// failure here is ours, not the supporter's.
+pub fn mailbox(name: Option<&str>, email: &str) -> Result<Mailbox, crate::error::AppError> {
+    let address = email.parse().map_err(|e| crate::error::AppError::internal(anyhow::anyhow!("stored address does not parse: {e}")))?;
+    Ok(Mailbox::new(name.map(str::to_string), address))
+}
+
 impl Mailer {
     pub fn from_config(smtp_url: Option<&str>, mail_dir: &Path, dkim: Option<DkimSettings>) -> anyhow::Result<Self> {
         let transport = match smtp_url {
