@@ -276,7 +276,7 @@ async fn confirm_submit(state: web::Data<AppState>, token: web::Path<String>, re
         ctx.insert("public_url", &state.config.public_url);
         let page = if done.kind == "letter" { "letter_confirmed.html" } else { "confirmed.html" };
         let mut res = render(&state, StatusCode::OK, page, ctx);
-        crate::session::remember(&mut res, &state.cookie_key, &done.mailbox, state.config.public_url.starts_with("https://"));
+        crate::session::remember(&mut res, &state, &done.mailbox);
         Ok(res)
     }
     .await;

@@ -184,7 +184,7 @@ async fn send(state: web::Data<AppState>, slug: web::Path<String>, req: HttpRequ
         Ok(Err(page)) => return page,
         Err(e) => return error_page(&state, &e),
     };
-    let proven = crate::session::recently_confirmed(&req, &state.cookie_key);
+    let proven = crate::session::recently_confirmed(&req, &state);
     match write::submit(&state, &slug, request, proven).await {
         Ok(write::Submitted::AwaitingConfirmation) => {
             HttpResponse::SeeOther().insert_header((header::LOCATION, format!("/campaigns/{slug}/write/check-email"))).finish()

@@ -7,7 +7,7 @@ use subtle::ConstantTimeEq;
 
 use crate::clock::DAY;
 use crate::error::AppError;
-use crate::staff::session;
+use crate::session;
 use crate::state::AppState;
 
 const COOKIE: &str = "rally_csrf";

@@ -4,44 +4,21 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_web::cookie::{time::Duration as CookieDuration, Cookie, CookieJar, SameSite};
+use actix_web::cookie::Cookie;
 use actix_web::dev::Payload;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
 
 use crate::clock::{now_ms, HOUR};
 use crate::models::staff::{self, StaffMember};
+use crate::session::{open, seal};
 use crate::state::AppState;
 
 pub const COOKIE: &str = "rally_staff";
 const LIFETIME_MS: i64 = 8 * HOUR;
 
-fn sealed(state: &AppState, name: &str, value: String, max_age_ms: i64) -> Option<Cookie<'static>> {
-    let mut cookie = Cookie::new(name.to_string(), value);
-    cookie.set_http_only(true);
-    cookie.set_same_site(SameSite::Strict);
-    cookie.set_secure(state.config.public_url.starts_with("https://"));
-    cookie.set_path("/");
-    cookie.set_max_age(CookieDuration::milliseconds(max_age_ms));
-    let mut jar = CookieJar::new();
-    jar.private_mut(&state.cookie_key).add(cookie);
-    jar.get(name).cloned()
-}
-
-/// Reads one of our encrypted cookies.
-pub fn open(req: &HttpRequest, state: &AppState, name: &str) -> Option<String> {
-    let cookie = req.cookie(name)?;
-    let mut jar = CookieJar::new();
-    jar.add_original(cookie);
-    jar.private(&state.cookie_key).get(name).map(|c| c.value().to_string())
-}
-
-pub fn seal(state: &AppState, name: &str, value: String, max_age_ms: i64) -> Option<Cookie<'static>> {
-    sealed(state, name, value, max_age_ms)
-}
-
 pub fn start(res: &mut HttpResponse, state: &AppState, staff_id: i64) {
-    if let Some(c) = sealed(state, COOKIE, format!("{staff_id}|{}", now_ms()), LIFETIME_MS) {
+    if let Some(c) = seal(state, COOKIE, format!("{staff_id}|{}", now_ms()), LIFETIME_MS) {
         let _ = res.add_cookie(&c);
     }
 }
