@@ -113,9 +113,8 @@ async fn neutral_site() -> wiremock::MockServer {
     server
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn quick_exit_leaves_and_back_does_not_return() {
-    let Some((b, _driver)) = browser().await else { return };
+/// An app whose quick exit leads to the neutral stand-in page (kept alive by the second value).
+async fn app_with_neutral_exit() -> (TestApp, wiremock::MockServer) {
     let neutral = neutral_site().await;
     let uri = neutral.uri();
     let app = spawn_app_with(Backend::Sqlite, |s| {
@@ -123,6 +122,13 @@ async fn quick_exit_leaves_and_back_does_not_return() {
     })
     .await
     .unwrap();
+    (app, neutral)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quick_exit_leaves_and_back_does_not_return() {
+    let Some((b, _driver)) = browser().await else { return };
+    let (app, _neutral) = app_with_neutral_exit().await;
     // Arrive from a first page, so Back has somewhere to go.
     b.goto(&app.url("/privacy")).await.unwrap();
     b.goto(&app.url(&format!("/campaigns/{SLUG}"))).await.unwrap();
@@ -146,13 +152,7 @@ async fn quick_exit_leaves_and_back_does_not_return() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quick_exit_and_signing_work_without_javascript() {
     let Some((b, _driver)) = browser_with(false).await else { return };
-    let neutral = neutral_site().await;
-    let uri = neutral.uri();
-    let app = spawn_app_with(Backend::Sqlite, |s| {
-        s.insert("RALLY_QUICK_EXIT_URL".into(), format!("{uri}/weather"));
-    })
-    .await
-    .unwrap();
+    let (app, _neutral) = app_with_neutral_exit().await;
     b.goto(&app.url(&format!("/campaigns/{SLUG}"))).await.unwrap();
     b.find(Locator::Id("name")).await.unwrap().send_keys("No Script").await.unwrap();
     b.find(Locator::Id("email")).await.unwrap().send_keys("noscript@example.com").await.unwrap();
