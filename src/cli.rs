@@ -30,6 +30,11 @@ pub enum Command {
         #[command(subcommand)]
         command: PrivacyCommand,
     },
+    /// Database tasks.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -63,6 +68,21 @@ pub enum StaffCommand {
 pub enum PrivacyCommand {
     /// Run the retention job now (RALLY_LETTER_RETENTION, RALLY_SIGNATURE_RETENTION).
     Purge,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Copy every campaign, signature, letter and staff account from one database into a new,
+    /// empty one (ids kept), then compare each table's count. Either side may be SQLite or
+    /// PostgreSQL; the source may stay in use.
+    Copy {
+        /// The database to copy from: sqlite://PATH or postgres://…
+        #[arg(long, value_name = "URL")]
+        from: String,
+        /// The empty database to copy into: sqlite://PATH or postgres://…
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -127,6 +147,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 "Removed {} unconfirmed signatures, {} unconfirmed letters and {} expired links; removed the text and address of {} letters; anonymised {} signatures.",
                 p.unconfirmed_signatures, p.unconfirmed_letters, p.expired_tokens, p.letters_redacted, p.signatures_anonymised
             );
+        }
+        Command::Db { command: DbCommand::Copy { from, to } } => {
+            println!("Copying {} to {}", crate::config::redact_url(&from), crate::config::redact_url(&to));
+            let report = tokio::task::spawn_blocking(move || crate::db::copy::copy(&from, &to, true)).await??;
+            print!("{report}");
+            let mismatches = report.mismatches();
+            anyhow::ensure!(mismatches.is_empty(), "the counts differ for {} (see above)", mismatches.join(", "));
+            println!("Copied {} rows; every table's count matches.", report.rows());
         }
     }
     Ok(())

@@ -32,6 +32,8 @@ pub struct Config {
     pub delivery_pace_per_minute: i64,
     /// HTTP worker threads; `None` lets actix pick one per core.
     pub workers: Option<usize>,
+    /// How long a sender may hold claimed outbox rows before another (or a restarted one) takes them.
+    pub outbox_lease: Duration,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +62,7 @@ const KEYS: &[&str] = &[
     "RALLY_DKIM_SELECTOR",
     "RALLY_DKIM_KEY_FILE",
     "RALLY_TRUSTED_PROXIES",
+    "RALLY_OUTBOX_LEASE",
 ];
 
 impl Config {
@@ -150,8 +153,17 @@ impl Config {
             dkim_selector,
             dkim_key_file,
             trusted_proxies,
+            outbox_lease: outbox_lease(duration("RALLY_OUTBOX_LEASE", "2m")?)?,
         })
     }
+}
+
+/// Shorter than a second would let a slow SMTP conversation be taken over mid-send.
+fn outbox_lease(d: Duration) -> anyhow::Result<Duration> {
+    if d < Duration::from_secs(1) {
+        bail!("RALLY_OUTBOX_LEASE must be at least 1s");
+    }
+    Ok(d)
 }
 
 impl fmt::Debug for Config {

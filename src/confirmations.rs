@@ -78,6 +78,7 @@ pub async fn confirm(state: &AppState, raw: String) -> Result<Confirmed, AppErro
         .write(move |conn| {
             let now = now_ms();
             let token = usable(conn, &raw, now)?;
+            let mut counted = None;
             let (kind, campaign_id, mailbox) = match token.purpose.as_str() {
                 tokens::CONFIRM_SIGNATURE => {
                     let sig = signatures::find(conn, token.subject_id)?.ok_or_else(expired)?;
@@ -86,7 +87,9 @@ pub async fn confirm(state: &AppState, raw: String) -> Result<Confirmed, AppErro
                         if campaign.effective_state(now) != CampaignState::Open {
                             return Err(crate::petition::sign::closed());
                         }
-                        signatures::confirm(conn, sig.id, now)?;
+                        if signatures::confirm(conn, sig.id, now)? {
+                            counted = Some(sig.campaign_id);
+                        }
                     }
                     ("signature", sig.campaign_id, sig.email_key)
                 }
@@ -102,9 +105,14 @@ pub async fn confirm(state: &AppState, raw: String) -> Result<Confirmed, AppErro
             };
             tokens::mark_used(conn, token.id, now)?;
             let campaign = campaigns::find(conn, campaign_id)?.ok_or_else(expired)?;
-            Ok(Confirmed { status: "confirmed", kind, campaign: campaign.slug, mailbox })
+            Ok((Confirmed { status: "confirmed", kind, campaign: campaign.slug, mailbox }, counted))
         })
         .await?;
+    let (confirmed, counted) = confirmed;
+    if let Some(campaign_id) = counted {
+        // Committed: the count shows it at once.
+        state.counts.add(campaign_id, 1);
+    }
     if confirmed.kind == "letter" {
         state.outbox_wake.notify_one();
     }

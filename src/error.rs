@@ -112,14 +112,25 @@ impl AppError {
 
 impl From<diesel::result::Error> for AppError {
     fn from(e: diesel::result::Error) -> Self {
-        AppError::Internal(e.into())
+        use diesel::result::{DatabaseErrorKind, Error};
+        match &e {
+            // The connection went away mid-query (database restarted, network cut): a pause, not a bug.
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _) => database_unavailable(&e),
+            _ => AppError::Internal(e.into()),
+        }
     }
 }
 
 impl From<diesel::r2d2::PoolError> for AppError {
     fn from(e: diesel::r2d2::PoolError) -> Self {
-        AppError::Unavailable("database_unavailable", format!("The database is not answering right now ({e}). Please try again shortly."))
+        database_unavailable(&e)
     }
+}
+
+/// 503 with a retry hint; the cause goes to the log, never to the client.
+fn database_unavailable(cause: &dyn std::fmt::Display) -> AppError {
+    tracing::warn!(error = %cause, "database unavailable");
+    AppError::Unavailable("database_unavailable", "The database is not answering right now. Please try again shortly.".into())
 }
 
 impl ResponseError for AppError {
@@ -143,8 +154,14 @@ impl ResponseError for AppError {
         self.log();
         let body = ErrorBody { error: self.code(), message: self.message(), fields: self.fields().map(|f| &f.0) };
         let mut res = HttpResponse::build(self.status_code());
-        if let AppError::RateLimited { retry_after_secs } = self {
-            res.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+        match self {
+            AppError::RateLimited { retry_after_secs } => {
+                res.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+            }
+            AppError::Unavailable(..) => {
+                res.insert_header((header::RETRY_AFTER, "5"));
+            }
+            _ => {}
         }
         res.insert_header((header::CACHE_CONTROL, "no-store")).json(body)
     }

@@ -69,6 +69,10 @@ impl Application {
         let mailer = Mailer::from_config(config.smtp_url.as_deref(), &config.mail_dir, dkim)?;
         let cookie_key = crate::secret::load_or_create(&db, config.secret_key.as_deref())?;
         let limits = Arc::new(crate::rate_limit::RateLimits::new(config.rate_limits, config.trusted_proxies.clone()));
+        let counts = {
+            let mut conn = db.writer_blocking().map_err(|e| anyhow::anyhow!("{e}"))?;
+            crate::petition::counts::Counts::load(&mut conn).map_err(|e| anyhow::anyhow!("could not count the signatures: {e}"))?
+        };
         let state = AppState {
             limits,
             cookie_key,
@@ -80,6 +84,9 @@ impl Application {
             mail_from,
             outbox_wake: Arc::new(Notify::new()),
             backfill_wake: Arc::new(Notify::new()),
+            counts,
+            breakdowns: Arc::default(),
+            public_cache: Arc::new(crate::routes::cache::PublicCache::default()),
         };
         let listener = TcpListener::bind(&state.config.listen).with_context(|| format!("could not listen on {}", state.config.listen))?;
         let port = listener.local_addr()?.port();
@@ -99,6 +106,13 @@ impl Application {
                         let res = fut.await?;
                         let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
                         crate::metrics::observe_request(&route, &method, res.status().as_u16(), start.elapsed());
+                        // A staff change (a campaign published, retitled, its ladder moved) shows on
+                        // public pages at once, not after the cache's second.
+                        if method != "GET" && route.starts_with("/admin/") && !res.status().is_client_error() && !res.status().is_server_error() {
+                            if let Some(state) = res.request().app_data::<web::Data<AppState>>() {
+                                state.public_cache.clear();
+                            }
+                        }
                         Ok(res)
                     }
                 })
@@ -124,9 +138,11 @@ impl Application {
     /// Serves until the server stops (Ctrl-C or SIGTERM), with the outbox sender, the
     /// constituency backfill and the retention job running beside it.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let sender = tokio::spawn(workers::outbox::run(self.state.clone()));
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let sender = tokio::spawn(workers::outbox::run(self.state.clone(), stopping));
         let backfill = tokio::spawn(workers::backfill::run(self.state.clone()));
         let retention = tokio::spawn(workers::retention::run(self.state.db.clone(), workers::retention::Retention::from_config(&self.state.config)));
+        let counts = tokio::spawn(crate::petition::counts::run(self.state.db.clone(), self.state.counts.clone()));
         let limits = self.state.limits.clone();
         let forget = tokio::spawn(async move {
             loop {
@@ -134,10 +150,15 @@ impl Application {
                 limits.forget_idle();
             }
         });
+        // The server stops on SIGTERM or Ctrl-C after finishing the requests in flight.
         let result = self.server.await;
-        sender.abort();
+        let _ = stop.send(true);
+        if tokio::time::timeout(std::time::Duration::from_secs(15), sender).await.is_err() {
+            tracing::warn!("the outbox sender did not finish its batch in time; its rows are retried after the lease");
+        }
         backfill.abort();
         retention.abort();
+        counts.abort();
         forget.abort();
         result
     }

@@ -25,4 +25,10 @@ pub struct AppState {
     pub outbox_wake: Arc<Notify>,
     /// Wakes the constituency backfill when a signature arrives without one.
     pub backfill_wake: Arc<Notify>,
+    /// Confirmed signatures per campaign, in memory.
+    pub counts: Arc<crate::petition::counts::Counts>,
+    /// Signatures by constituency per campaign, kept for a second for public pages.
+    pub breakdowns: Arc<crate::petition::progress::Breakdowns>,
+    /// Public pages and JSON, kept for a moment so a rush of readers costs one render.
+    pub public_cache: Arc<crate::routes::cache::PublicCache>,
 }

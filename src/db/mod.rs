@@ -1,5 +1,7 @@
 //! Database access: one connection type over SQLite and PostgreSQL, pooled, with migrations.
+pub mod copy;
 pub mod schema;
+mod writer;
 
 use std::time::Duration;
 
@@ -83,14 +85,15 @@ impl ManageConnection for Manager {
 pub type DbPool = Pool<Manager>;
 pub type Pooled = PooledConnection<Manager>;
 
-/// Readers and the writer. SQLite allows one writer at a time, so its write pool holds a single
-/// connection and writers queue in Rust instead of failing with SQLITE_BUSY; on PostgreSQL both
-/// are the same pool.
+/// Readers and the writer. SQLite allows one writer at a time, so its writes go through one
+/// group-commit thread (see `writer`) instead of failing with SQLITE_BUSY; on PostgreSQL, which
+/// commits concurrent transactions together itself, reads and writes share one pool.
 #[derive(Clone)]
 pub struct Db {
     pub backend: Backend,
     read: DbPool,
     write: DbPool,
+    group: Option<writer::GroupWriter>,
 }
 
 impl Db {
@@ -106,13 +109,14 @@ impl Db {
         };
         match backend {
             Backend::Sqlite => {
+                // The one-connection pool serves start-up work and command-line tools.
                 let write = build(1)?;
                 let read = build(8)?;
-                Ok(Db { backend, read, write })
+                Ok(Db { backend, read, write, group: Some(writer::GroupWriter::start(manager)) })
             }
             Backend::Postgres => {
                 let pool = build(16)?;
-                Ok(Db { backend, read: pool.clone(), write: pool })
+                Ok(Db { backend, read: pool.clone(), write: pool, group: None })
             }
         }
     }
@@ -145,13 +149,17 @@ impl Db {
         run(self.read.clone(), f).await
     }
 
-    /// Runs `f` inside one transaction on the writer.
+    /// Runs `f` as one transaction (a savepoint in a group commit on SQLite); answers once it is
+    /// durable.
     pub async fn write<T, F>(&self, f: F) -> Result<T, AppError>
     where
         T: Send + 'static,
         F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
     {
-        run(self.write.clone(), move |conn| conn.transaction(|c| f(c))).await
+        match &self.group {
+            Some(group) => group.write(f).await,
+            None => run(self.write.clone(), move |conn| conn.transaction(|c| f(c))).await,
+        }
     }
 
     /// A blocking connection for CLI commands and start-up work.

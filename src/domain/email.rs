@@ -19,7 +19,10 @@ impl EmailAddress {
             return Err(format!("An email address must be {EMAIL_MAX} characters or fewer."));
         }
         let domain_has_dot = trimmed.rsplit_once('@').is_some_and(|(_, d)| d.contains('.') && !d.ends_with('.'));
-        if !trimmed.validate_email() || !domain_has_dot {
+        // Also what the mailer will accept, so an address taken here can always be written to
+        // (validator allows local parts like `.` or `a..b` that SMTP does not).
+        let mailable = trimmed.parse::<lettre::Address>().is_ok();
+        if !trimmed.validate_email() || !domain_has_dot || !mailable {
             return Err("Enter an email address in the right format, like name@example.com.".into());
         }
         Ok(EmailAddress(trimmed.to_string()))
@@ -48,6 +51,14 @@ impl EmailAddress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refuses_addresses_no_mail_server_would_take() {
+        // Found by the fuzzer: these passed the syntax check but the mailer refused them.
+        for bad in [".@a.uk", "a..b@example.com", ".a@example.com"] {
+            assert!(EmailAddress::parse(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn parses_and_keys_mailboxes() {

@@ -11,7 +11,7 @@ pub const PENDING: &str = "pending";
 pub const SENT: &str = "sent";
 pub const FAILED: &str = "failed";
 
-#[derive(Queryable, Selectable, Clone, Debug)]
+#[derive(Queryable, QueryableByName, Selectable, Clone, Debug)]
 #[diesel(table_name = outbox)]
 pub struct OutboxRow {
     pub id: i64,
@@ -49,34 +49,20 @@ pub fn count_since(conn: &mut DbConn, kinds: &[&str], subject_id: i64, since: i6
         .get_result(conn)
 }
 
-/// Claims up to `limit` due rows for `lease_ms`. Each claim is a conditional update, so two
-/// senders (threads or instances) never both win the same row; a sender that dies leaves a
-/// lease that simply runs out.
+/// Claims up to `limit` due rows for `lease_ms` in one statement. On PostgreSQL the candidates
+/// are locked with `FOR UPDATE SKIP LOCKED`, so senders on several instances each take different
+/// rows without waiting on one another; on SQLite the single writer makes the statement atomic.
+/// A sender that dies leaves a lease that simply runs out.
 pub fn claim_due(conn: &mut DbConn, now: i64, lease_ms: i64, limit: i64) -> QueryResult<Vec<OutboxRow>> {
-    let free = outbox::lease_until.is_null().or(outbox::lease_until.lt(now));
-    let candidates: Vec<i64> = outbox::table
-        .filter(outbox::state.eq(PENDING))
-        .filter(outbox::run_at.le(now))
-        .filter(free)
-        .order(outbox::run_at.asc())
-        .limit(limit)
-        .select(outbox::id)
-        .load(conn)?;
-    let mut claimed = Vec::with_capacity(candidates.len());
-    for id in candidates {
-        let won = diesel::update(
-            outbox::table
-                .find(id)
-                .filter(outbox::state.eq(PENDING))
-                .filter(outbox::lease_until.is_null().or(outbox::lease_until.lt(now))),
-        )
-        .set(outbox::lease_until.eq(now + lease_ms))
-        .execute(conn)?;
-        if won == 1 {
-            claimed.push(outbox::table.find(id).select(OutboxRow::as_select()).first(conn)?);
-        }
-    }
-    Ok(claimed)
+    use diesel::sql_types::BigInt;
+    const DUE: &str = "SELECT id FROM outbox WHERE state = 'pending' AND run_at <= $2 \
+                       AND (lease_until IS NULL OR lease_until < $2) ORDER BY run_at LIMIT $3";
+    let sql = match conn {
+        DbConn::Pg(_) => format!("UPDATE outbox SET lease_until = $1 WHERE id IN ({DUE} FOR UPDATE SKIP LOCKED) RETURNING *"),
+        // SQLite numbers its parameters the same way with `?NNN`.
+        DbConn::Sqlite(_) => format!("UPDATE outbox SET lease_until = $1 WHERE id IN ({DUE}) RETURNING *").replace('$', "?"),
+    };
+    diesel::sql_query(sql).bind::<BigInt, _>(now + lease_ms).bind::<BigInt, _>(now).bind::<BigInt, _>(limit).load(conn)
 }
 
 pub fn mark_sent(conn: &mut DbConn, id: i64, now: i64) -> QueryResult<usize> {

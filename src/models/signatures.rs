@@ -100,16 +100,36 @@ pub fn recent_public(conn: &mut DbConn, campaign_id: i64, limit: i64) -> QueryRe
 }
 
 /// Postcodes of signatures still waiting for a constituency, skipping those postcodes.io
-/// already said it does not know.
+/// already said it does not know. One index seek per postcode (a skip scan), so thousands of
+/// waiting signatures with the same postcode cost no more than one.
 pub fn unplaced_postcodes(conn: &mut DbConn, limit: i64) -> QueryResult<Vec<String>> {
-    let known_bad = postcodes::table.filter(postcodes::status.ne(crate::models::postcodes::FOUND)).select(postcodes::postcode);
-    signatures::table
-        .filter(signatures::ons_code.is_null())
-        .filter(signatures::postcode.ne_all(known_bad))
-        .select(signatures::postcode)
-        .distinct()
-        .limit(limit)
-        .load(conn)
+    let mut found = Vec::new();
+    let mut after = String::new();
+    // Bounded, so a long run of postcodes postcodes.io does not know cannot spin here.
+    for _ in 0..limit * 4 {
+        let next: Option<String> = signatures::table
+            .filter(signatures::ons_code.is_null())
+            .filter(signatures::postcode.gt(&after))
+            .select(signatures::postcode)
+            .order(signatures::postcode.asc())
+            .first(conn)
+            .optional()?;
+        let Some(postcode) = next else { break };
+        let known_bad = postcodes::table
+            .filter(postcodes::postcode.eq(&postcode))
+            .filter(postcodes::status.ne(crate::models::postcodes::FOUND))
+            .count()
+            .get_result::<i64>(conn)?
+            > 0;
+        if !known_bad {
+            found.push(postcode.clone());
+            if found.len() as i64 >= limit {
+                break;
+            }
+        }
+        after = postcode;
+    }
+    Ok(found)
 }
 
 pub fn place(conn: &mut DbConn, postcode: &str, ons_code: &str) -> QueryResult<usize> {
@@ -146,6 +166,15 @@ pub const INVALIDATED: &str = "invalidated";
 diesel::define_sql_function! {
     /// Lower-cases text on both backends (SQLite folds ASCII letters only).
     fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// Confirmed signatures per campaign, for every campaign at once.
+pub fn confirmed_by_campaign(conn: &mut DbConn) -> QueryResult<Vec<(i64, i64)>> {
+    signatures::table
+        .filter(signatures::state.eq(CONFIRMED))
+        .group_by(signatures::campaign_id)
+        .select((signatures::campaign_id, count_star()))
+        .load(conn)
 }
 
 /// Signatures per (campaign, state), for every campaign at once.

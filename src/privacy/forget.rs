@@ -103,11 +103,14 @@ pub async fn describe(state: &AppState, raw: String) -> Result<Held, AppError> {
 /// Deletes everything held about the link's mailbox; returns what was held, so the
 /// confirmation can be sent to the address before it is forgotten.
 pub async fn forget(state: &AppState, raw: String) -> Result<Held, AppError> {
-    state
+    let (was, uncounted) = state
         .db
         .write(move |conn| {
             let key = mailbox_of(conn, &raw)?;
             let was = held(conn, &key)?;
+            // Confirmed signatures come off their campaigns' counts.
+            let uncounted: Vec<i64> =
+                signatures::table.filter(signatures::email_key.eq(&key)).filter(signatures::state.eq(crate::models::signatures::CONFIRMED)).select(signatures::campaign_id).load(conn)?;
             let sig_ids: Vec<i64> = signatures::table.filter(signatures::email_key.eq(&key)).select(signatures::id).load(conn)?;
             let letter_ids: Vec<i64> = letters::table.filter(letters::writer_email_key.eq(&key)).select(letters::id).load(conn)?;
             let sig_kinds = [crate::petition::sign::CONFIRM_EMAIL, crate::petition::sign::ALREADY_SIGNED_EMAIL];
@@ -127,9 +130,13 @@ pub async fn forget(state: &AppState, raw: String) -> Result<Held, AppError> {
                 &format!("deleted {} signatures and {} letters at the supporter's request", sig_ids.len(), letter_ids.len()),
                 now_ms(),
             )?;
-            Ok(was)
+            Ok((was, uncounted))
         })
-        .await
+        .await?;
+    for campaign_id in uncounted {
+        state.counts.add(campaign_id, -1);
+    }
+    Ok(was)
 }
 
 /// One-click unsubscribe from campaign updates for one signature.

@@ -8,6 +8,7 @@ use crate::models::campaigns;
 use crate::confirmations;
 use crate::petition::{progress, sign};
 use crate::rate_limit::Action;
+use crate::routes::cache::Built;
 use crate::routes::input::Input;
 use crate::state::AppState;
 use crate::letters::write;
@@ -56,35 +57,50 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(list_campaigns).service(get_campaign).service(create_signature).service(create_confirmation).service(lookup_postcode).service(preview_letter).service(create_letter).service(openapi_json);
 }
 
-fn fresh_json<T: Serialize>(body: &T) -> HttpResponse {
-    HttpResponse::Ok().insert_header(("Cache-Control", "public, max-age=1")).json(body)
-}
 
 #[utoipa::path(get, path = "/api/campaigns", tag = "campaigns",
     responses((status = 200, description = "Open and closed campaigns", body = [progress::CampaignSummary])))]
 #[get("/api/campaigns")]
-async fn list_campaigns(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    let list = state
-        .db
-        .read(|conn| campaigns::list_public(conn)?.iter().map(|c| progress::summary(conn, c)).collect::<Result<Vec<_>, _>>())
-        .await?;
-    Ok(fresh_json(&list))
+async fn list_campaigns(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, AppError> {
+    let version = state.counts.version();
+    state
+        .public_cache
+        .respond(&req, "api:campaigns".into(), version, || async {
+            let counts = state.counts.clone();
+            let list = state
+                .db
+                .read(move |conn| campaigns::list_public(conn)?.iter().map(|c| progress::summary(conn, c, &counts)).collect::<Result<Vec<_>, _>>())
+                .await?;
+            json_body(&list)
+        })
+        .await
 }
 
 #[utoipa::path(get, path = "/api/campaigns/{slug}", tag = "campaigns",
     params(("slug" = String, Path, description = "The campaign's slug")),
     responses((status = 200, body = progress::CampaignDetail), (status = 404, body = ApiError)))]
 #[get("/api/campaigns/{slug}")]
-async fn get_campaign(state: web::Data<AppState>, slug: web::Path<String>) -> Result<HttpResponse, AppError> {
+async fn get_campaign(state: web::Data<AppState>, slug: web::Path<String>, req: HttpRequest) -> Result<HttpResponse, AppError> {
     let slug = slug.into_inner();
-    let detail = state
-        .db
-        .read(move |conn| {
-            let c = campaigns::find_by_slug(conn, &slug)?.filter(|c| c.state != "draft").ok_or_else(AppError::campaign_not_found)?;
-            progress::detail(conn, &c)
+    let version = state.counts.version();
+    state
+        .public_cache
+        .respond(&req, format!("api:campaign:{slug}"), version, || async {
+            let (counts, tables) = (state.counts.clone(), state.breakdowns.clone());
+            let detail = state
+                .db
+                .read(move |conn| {
+                    let c = campaigns::find_by_slug(conn, &slug)?.filter(|c| c.state != "draft").ok_or_else(AppError::campaign_not_found)?;
+                    progress::public_detail(conn, &c, &counts, &tables)
+                })
+                .await?;
+            json_body(&detail)
         })
-        .await?;
-    Ok(fresh_json(&detail))
+        .await
+}
+
+fn json_body<T: Serialize>(value: &T) -> Result<Built, AppError> {
+    Ok(Built { body: serde_json::to_vec(value).map_err(AppError::internal)?.into(), content_type: "application/json" })
 }
 
 #[utoipa::path(post, path = "/api/campaigns/{slug}/signatures", tag = "signatures",

@@ -51,7 +51,13 @@ impl Input {
             return Err(AppError::UnsupportedMediaType("Send the request body as JSON with Content-Type: application/json.".into()));
         }
         let body = read_body(req, payload).await?;
-        let value: Value = serde_json::from_slice(&body)
+        Self::from_json_slice(&body)
+    }
+
+    /// Parses a JSON body that has already been read. The body must be one JSON object; nesting
+    /// deeper than serde_json's recursion limit (128) is refused as invalid JSON.
+    pub fn from_json_slice(body: &[u8]) -> Result<Self, AppError> {
+        let value: Value = serde_json::from_slice(body)
             .map_err(|e| AppError::BadRequest("invalid_json", format!("The request body is not valid JSON: {e}.")))?;
         match value {
             Value::Object(map) => Ok(Input { map, errors: FieldErrors::default() }),
@@ -65,11 +71,23 @@ impl Input {
 
     pub async fn form_limited(req: &HttpRequest, payload: web::Payload, limit: usize) -> Result<Self, AppError> {
         let body = read_body_limited(req, payload, limit).await?;
+        Self::from_form_slice(&body)
+    }
+
+    /// Parses an `application/x-www-form-urlencoded` body that has already been read. Every
+    /// field is text; a repeated name keeps its last value; invalid UTF-8 is replaced, not
+    /// refused. It never fails today; the `Result` matches [`Input::from_json_slice`].
+    pub fn from_form_slice(body: &[u8]) -> Result<Self, AppError> {
         let mut map = Map::new();
-        for (k, v) in url::form_urlencoded::parse(&body) {
+        for (k, v) in url::form_urlencoded::parse(body) {
             map.insert(k.into_owned(), Value::String(v.into_owned()));
         }
         Ok(Input { map, errors: FieldErrors::default() })
+    }
+
+    /// The names of the fields the body carried, for tests and fuzzing.
+    pub fn field_names(&self) -> impl Iterator<Item = &str> {
+        self.map.keys().map(String::as_str)
     }
 
     /// A text field; missing or null reads as empty so the parser can say "Enter your …".

@@ -2,6 +2,7 @@
 pub mod admin;
 pub mod api;
 pub mod assets;
+pub mod cache;
 pub mod health;
 pub mod input;
 pub mod pages;

@@ -11,6 +11,7 @@ use crate::models::{constituencies, signatures};
 use crate::confirmations;
 use crate::petition::{progress, sign};
 use crate::rate_limit::Action;
+use crate::routes::cache::Built;
 use crate::routes::input::Input;
 use crate::services::markdown;
 use crate::state::AppState;
@@ -87,16 +88,17 @@ fn percent(count: i64, target: i64) -> i64 {
 #[get("/")]
 async fn index(state: web::Data<AppState>) -> HttpResponse {
     let r = async {
+        let counts = state.counts.clone();
         let cards = state
             .db
-            .read(|conn| {
+            .read(move |conn| {
                 let now = now_ms();
                 let mut cards = Vec::new();
                 for c in campaigns::list_public(conn)? {
                     if c.effective_state(now) != CampaignState::Open {
                         continue;
                     }
-                    let s = progress::summary(conn, &c)?;
+                    let s = progress::summary(conn, &c, &counts)?;
                     cards.push(CampaignCard {
                         percent: percent(s.signature_count, s.target),
                         slug: c.slug,
@@ -119,11 +121,12 @@ async fn index(state: web::Data<AppState>) -> HttpResponse {
 
 /// Everything the campaign page shows, read in one go.
 async fn campaign_context(state: &AppState, slug: String) -> Result<(Campaign, tera::Context), AppError> {
+    let (counts, tables) = (state.counts.clone(), state.breakdowns.clone());
     let (campaign, detail) = state
         .db
         .read(move |conn| {
             let c = campaigns::find_by_slug(conn, &slug)?.filter(|c| c.state != "draft").ok_or_else(AppError::campaign_not_found)?;
-            let d = progress::detail(conn, &c)?;
+            let d = progress::public_detail(conn, &c, &counts, &tables)?;
             Ok((c, d))
         })
         .await?;
@@ -145,15 +148,20 @@ async fn campaign_context(state: &AppState, slug: String) -> Result<(Campaign, t
     Ok((campaign, ctx))
 }
 
+/// The same for every visitor (nothing personal on it), so it is cached for a moment.
 #[get("/campaigns/{slug}")]
-async fn campaign_page(state: web::Data<AppState>, slug: web::Path<String>) -> HttpResponse {
-    let r = async {
-        let (_, ctx) = campaign_context(&state, slug.into_inner()).await?;
-        let mut res = render(&state, StatusCode::OK, "campaign.html", ctx);
-        res.headers_mut().insert(header::CACHE_CONTROL, "public, max-age=1".parse().expect("static"));
-        Ok(res)
-    }
-    .await;
+async fn campaign_page(state: web::Data<AppState>, slug: web::Path<String>, req: HttpRequest) -> HttpResponse {
+    let slug = slug.into_inner();
+    let version = state.counts.version();
+    let r = state
+        .public_cache
+        .respond(&req, format!("page:campaign:{slug}"), version, || async {
+            let (_, mut ctx) = campaign_context(&state, slug).await?;
+            ctx.insert("quick_exit_url", &state.config.quick_exit_url);
+            let html = TEMPLATES.render("campaign.html", &ctx).map_err(|e| AppError::internal(anyhow::anyhow!("campaign page failed to render: {e:?}")))?;
+            Ok(Built { body: html.into(), content_type: "text/html; charset=utf-8" })
+        })
+        .await;
     page_result(&state, r)
 }
 

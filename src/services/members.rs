@@ -10,11 +10,13 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::domain::EmailAddress;
+use crate::services::breaker::{Breaker, Guarded};
 
 #[derive(Clone)]
 pub struct MembersClient {
     http: reqwest::Client,
     base: String,
+    breaker: Breaker,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,7 +111,7 @@ impl MembersClient {
             .user_agent(concat!("Rally/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("reqwest client");
-        MembersClient { http, base: base.trim_end_matches('/').to_string() }
+        MembersClient { http, base: base.trim_end_matches('/').to_string(), breaker: Breaker::new("members") }
     }
 
     /// The base URL, for messages that say which service did not answer.
@@ -120,12 +122,12 @@ impl MembersClient {
     /// Every current Commons member, or (with `location`) those the API finds for that place,
     /// following the API's pages to the end.
     pub async fn current_members(&self, location: Option<&str>) -> Result<Vec<CurrentMember>, UpstreamError> {
-        counted(self.all_pages(location).await)
+        self.guarded(self.all_pages(location)).await
     }
 
     /// The member's email address from their contact entries, `None` when they publish none.
     pub async fn contact_email(&self, member_id: i64) -> Result<Option<String>, UpstreamError> {
-        counted(self.fetch_contacts(member_id).await.map(|contacts| pick_email(&contacts)))
+        self.guarded(self.fetch_contacts(member_id)).await.map(|contacts| pick_email(&contacts))
     }
 
     async fn all_pages(&self, location: Option<&str>) -> Result<Vec<CurrentMember>, UpstreamError> {
@@ -175,6 +177,19 @@ impl MembersClient {
         Ok(body.value)
     }
 
+    /// Counts every failure once, whichever endpoint it came from, and stops calling for a while
+    /// after several in a row.
+    async fn guarded<T>(&self, call: impl std::future::Future<Output = Result<T, UpstreamError>>) -> Result<T, UpstreamError> {
+        match self.breaker.call(call).await {
+            Ok(v) => Ok(v),
+            Err(Guarded::Failed(e)) => {
+                crate::metrics::upstream_error("members");
+                Err(e)
+            }
+            Err(Guarded::Open) => Err(UpstreamError("not called: it failed several times in a row just now".into())),
+        }
+    }
+
     fn url(&self, segments: &[&str]) -> Result<url::Url, UpstreamError> {
         let mut url = url::Url::parse(&self.base).map_err(|e| UpstreamError(format!("RALLY_MEMBERS_API_URL is not a URL: {e}")))?;
         url.path_segments_mut().map_err(|_| UpstreamError("RALLY_MEMBERS_API_URL cannot have paths".into()))?.pop_if_empty().extend(segments);
@@ -182,13 +197,6 @@ impl MembersClient {
     }
 }
 
-/// Counts every failure once, whichever endpoint it came from.
-fn counted<T>(result: Result<T, UpstreamError>) -> Result<T, UpstreamError> {
-    if result.is_err() {
-        crate::metrics::upstream_error("members");
-    }
-    result
-}
 
 fn request_failed(e: reqwest::Error) -> UpstreamError {
     let what = if e.is_timeout() {

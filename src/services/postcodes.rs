@@ -5,11 +5,13 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::domain::UkPostcode;
+use crate::services::breaker::{Breaker, Guarded};
 
 #[derive(Clone)]
 pub struct PostcodesClient {
     http: reqwest::Client,
     base: String,
+    breaker: Breaker,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,15 +66,18 @@ impl PostcodesClient {
             .user_agent(concat!("Rally/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("reqwest client");
-        PostcodesClient { http, base: base.trim_end_matches('/').to_string() }
+        PostcodesClient { http, base: base.trim_end_matches('/').to_string(), breaker: Breaker::new("postcodes") }
     }
 
     pub async fn lookup(&self, postcode: &UkPostcode) -> Result<PostcodeLookup, UpstreamError> {
-        let result = self.fetch(postcode).await;
-        if result.is_err() {
-            crate::metrics::upstream_error("postcodes");
+        match self.breaker.call(self.fetch(postcode)).await {
+            Ok(found) => Ok(found),
+            Err(Guarded::Failed(e)) => {
+                crate::metrics::upstream_error("postcodes");
+                Err(e)
+            }
+            Err(Guarded::Open) => Err(UpstreamError("not called: it failed several times in a row just now".into())),
         }
-        result
     }
 
     async fn fetch(&self, postcode: &UkPostcode) -> Result<PostcodeLookup, UpstreamError> {

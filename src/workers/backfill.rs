@@ -10,6 +10,10 @@ use crate::models::{constituencies, postcodes, signatures};
 use crate::services::postcodes::PostcodeLookup;
 use crate::state::AppState;
 
+/// Signatures arriving together wake the backfill once: it waits this long after a wake so a
+/// rush of signers costs one pass, not one each.
+const GATHER: Duration = Duration::from_secs(1);
+
 pub async fn run(state: AppState) {
     let mut pause = Duration::from_secs(5);
     loop {
@@ -18,10 +22,13 @@ pub async fn run(state: AppState) {
             Err(e) => {
                 tracing::warn!(error = %e, "constituency backfill paused");
                 pause = (pause * 2).min(Duration::from_secs(300));
+                // While postcodes.io is failing, new signatures do not cut the pause short.
+                tokio::time::sleep(pause).await;
+                continue;
             }
         }
         tokio::select! {
-            _ = state.backfill_wake.notified() => {}
+            _ = state.backfill_wake.notified() => tokio::time::sleep(GATHER).await,
             _ = tokio::time::sleep(pause) => {}
         }
     }

@@ -18,13 +18,13 @@ use crate::services::mailer::{OutgoingEmail, SendError};
 use crate::state::AppState;
 
 const BATCH: i64 = 32;
-/// Long enough for a slow SMTP conversation; a sender that dies holding rows frees them after this.
-const LEASE_MS: i64 = 2 * MINUTE;
 const MAX_ATTEMPTS: i64 = 25;
 pub const CONFIRM_LIFETIME_MS: i64 = 7 * DAY;
 
-pub async fn run(state: AppState) {
-    loop {
+/// Sends until `stop` turns true. A batch in hand is always finished and recorded first, so a
+/// shutdown never leaves an email sent but not marked (which would send it again after restart).
+pub async fn run(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+    while !*stop.borrow() {
         match send_due(&state).await {
             Ok(n) if n > 0 => continue,
             Ok(_) => {}
@@ -32,6 +32,7 @@ pub async fn run(state: AppState) {
         }
         tokio::select! {
             _ = state.outbox_wake.notified() => {}
+            _ = stop.changed() => {}
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
     }
@@ -39,7 +40,9 @@ pub async fn run(state: AppState) {
 
 /// Sends one batch of due emails; returns how many were attempted.
 pub async fn send_due(state: &AppState) -> Result<usize, AppError> {
-    let rows = state.db.write(|conn| Ok(outbox::claim_due(conn, now_ms(), LEASE_MS, BATCH)?)).await?;
+    // A sender that dies holding rows frees them when the lease (RALLY_OUTBOX_LEASE) runs out.
+    let lease = state.config.outbox_lease.as_millis() as i64;
+    let rows = state.db.write(move |conn| Ok(outbox::claim_due(conn, now_ms(), lease, BATCH)?)).await?;
     let n = rows.len();
     let mut sends = Vec::with_capacity(n);
     for row in rows {

@@ -50,17 +50,47 @@ impl ReceivedEmail {
     }
 }
 
-#[derive(Clone, Default)]
+/// What the loopback SMTP server does with mail (see `SmtpServer`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmtpMode {
+    /// Accepts every message (mailboxes starting with `refuse` excepted: those get 550).
+    Accept,
+    /// Answers `451 4.3.0` to MAIL, RCPT and DATA: a temporary refusal, as a busy server gives.
+    RefuseTemporarily,
+    /// The port is closed: connecting is refused and open sessions are cut.
+    Unreachable,
+}
+
+#[derive(Clone)]
 struct Inbox {
     received: Arc<Mutex<Vec<ReceivedEmail>>>,
+    mode: Arc<Mutex<SmtpMode>>,
     current: Vec<u8>,
     to: Vec<String>,
 }
 
+const TRY_LATER: &str = "4.3.0 try again later";
+
+impl Inbox {
+    fn refusing(&self) -> bool {
+        *self.mode.lock().unwrap() != SmtpMode::Accept
+    }
+}
+
 impl Handler for Inbox {
+    fn mail(&mut self, _ip: std::net::IpAddr, _domain: &str, _from: &str) -> Response {
+        if self.refusing() {
+            Response::custom(451, TRY_LATER.into())
+        } else {
+            response::OK
+        }
+    }
+
     /// Mailboxes whose name starts with `refuse` do not exist: a permanent (5xx) refusal.
     fn rcpt(&mut self, to: &str) -> Response {
-        if to.trim_start_matches('<').starts_with("refuse") {
+        if self.refusing() {
+            Response::custom(451, TRY_LATER.into())
+        } else if to.trim_start_matches('<').starts_with("refuse") {
             response::NO_MAILBOX
         } else {
             response::OK
@@ -70,35 +100,152 @@ impl Handler for Inbox {
     fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, to: &[String]) -> Response {
         self.current.clear();
         self.to = to.to_vec();
-        response::OK
+        if self.refusing() {
+            Response::custom(451, TRY_LATER.into())
+        } else {
+            response::OK
+        }
     }
     fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
         self.current.extend_from_slice(buf);
         Ok(())
     }
     fn data_end(&mut self) -> Response {
+        if self.refusing() {
+            self.current.clear();
+            return Response::custom(451, TRY_LATER.into());
+        }
         let email = ReceivedEmail { envelope_to: self.to.clone(), raw: std::mem::take(&mut self.current) };
         self.received.lock().unwrap().push(email);
         response::OK
     }
 }
 
-/// Starts a real SMTP server on a free loopback port; returns its port and its inbox. The SMTP
-/// conversation is the `mailin` crate's; this only moves lines between it and the socket.
-fn start_smtp() -> (u16, Arc<Mutex<Vec<ReceivedEmail>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let inbox = Inbox::default();
-    let received = inbox.received.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let handler = inbox.clone();
-            std::thread::spawn(move || {
-                let _ = smtp_session(stream, handler);
-            });
+/// A real SMTP server on a loopback port, with a switch: accept, refuse temporarily (4xx), or
+/// be unreachable (port closed). Its inbox lives as long as it does, so an app process that is
+/// killed and started again sends to the same inbox. The SMTP conversation is the `mailin`
+/// crate's; this only moves lines between it and the socket.
+pub struct SmtpServer {
+    pub port: u16,
+    received: Arc<Mutex<Vec<ReceivedEmail>>>,
+    mode: Arc<Mutex<SmtpMode>>,
+    listener: Arc<Mutex<Option<TcpListener>>>,
+    sessions: Arc<Mutex<HashMap<u64, std::net::TcpStream>>>,
+}
+
+impl SmtpServer {
+    pub fn start() -> SmtpServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = SmtpServer {
+            port,
+            received: Arc::default(),
+            mode: Arc::new(Mutex::new(SmtpMode::Accept)),
+            listener: Arc::new(Mutex::new(Some(listener))),
+            sessions: Arc::default(),
+        };
+        let inbox = Inbox { received: server.received.clone(), mode: server.mode.clone(), current: Vec::new(), to: Vec::new() };
+        let listener = Arc::downgrade(&server.listener);
+        let sessions = server.sessions.clone();
+        std::thread::spawn(move || {
+            let mut next_id = 0u64;
+            // Polls, so the listener can be closed and opened again from the test; ends with the server.
+            while let Some(listener) = listener.upgrade() {
+                let accepted = match listener.lock().unwrap().as_ref() {
+                    Some(l) => l.accept().ok(),
+                    None => None,
+                };
+                drop(listener);
+                let Some((stream, _)) = accepted else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                let _ = stream.set_nonblocking(false);
+                next_id += 1;
+                let id = next_id;
+                if let Ok(copy) = stream.try_clone() {
+                    sessions.lock().unwrap().insert(id, copy);
+                }
+                let handler = inbox.clone();
+                let sessions = sessions.clone();
+                std::thread::spawn(move || {
+                    let _ = smtp_session(stream, handler);
+                    sessions.lock().unwrap().remove(&id);
+                });
+            }
+        });
+        server
+    }
+
+    /// Accepts mail again (opening the port again on the same number if it was closed).
+    pub fn accept(&self) {
+        self.listen();
+        *self.mode.lock().unwrap() = SmtpMode::Accept;
+    }
+
+    /// Answers 451 to every message until `accept`.
+    pub fn refuse_temporarily(&self) {
+        self.listen();
+        *self.mode.lock().unwrap() = SmtpMode::RefuseTemporarily;
+    }
+
+    /// Closes the port and cuts every open session (pooled connections included) until `accept`.
+    pub fn go_away(&self) {
+        *self.mode.lock().unwrap() = SmtpMode::Unreachable;
+        drop(self.listener.lock().unwrap().take());
+        for (_, s) in self.sessions.lock().unwrap().drain() {
+            let _ = s.shutdown(std::net::Shutdown::Both);
         }
-    });
-    (port, received)
+    }
+
+    fn listen(&self) {
+        let mut slot = self.listener.lock().unwrap();
+        if slot.is_some() {
+            return;
+        }
+        let start = Instant::now();
+        let listener = loop {
+            match TcpListener::bind(("127.0.0.1", self.port)) {
+                Ok(l) => break l,
+                Err(e) if start.elapsed() < Duration::from_secs(5) => {
+                    let _ = e;
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(e) => panic!("could not open the SMTP port {} again: {e}", self.port),
+            }
+        };
+        listener.set_nonblocking(true).unwrap();
+        *slot = Some(listener);
+    }
+
+    pub fn emails(&self) -> Vec<ReceivedEmail> {
+        self.received.lock().unwrap().clone()
+    }
+
+    pub fn emails_to(&self, address: &str) -> Vec<ReceivedEmail> {
+        self.emails().into_iter().filter(|e| e.envelope_to.iter().any(|t| t.eq_ignore_ascii_case(address))).collect()
+    }
+
+    /// How many messages each envelope recipient (lower-cased, without `<>`) has received.
+    pub fn deliveries_by_recipient(&self) -> HashMap<String, usize> {
+        let mut counts = HashMap::new();
+        for e in self.received.lock().unwrap().iter() {
+            for to in &e.envelope_to {
+                *counts.entry(to.trim_matches(|c| c == '<' || c == '>').to_ascii_lowercase()).or_insert(0) += 1;
+            }
+        }
+        counts
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        drop(self.listener.lock().unwrap().take());
+        for (_, s) in self.sessions.lock().unwrap().drain() {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
 }
 
 fn smtp_session(stream: std::net::TcpStream, handler: Inbox) -> std::io::Result<()> {
@@ -133,7 +280,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub postcodes: MockServer,
     pub db_url: String,
-    received: Arc<Mutex<Vec<ReceivedEmail>>>,
+    /// The loopback SMTP server the app sends to; switch it with `smtp_accept` and friends.
+    pub smtp: SmtpServer,
     _dir: tempfile::TempDir,
     pg_drop: Option<(String, String)>,
 }
@@ -183,7 +331,8 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut HashMap<S
             (url, Some((base, name)))
         }
     };
-    let (smtp_port, received) = start_smtp();
+    let smtp = SmtpServer::start();
+    let smtp_port = smtp.port;
     let postcodes = MockServer::start().await;
     let mut settings: HashMap<String, String> = [
         ("DATABASE_URL", db_url.clone()),
@@ -204,7 +353,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut HashMap<S
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    Some(TestApp { address, client, postcodes, db_url, received, _dir: dir, pg_drop })
+    Some(TestApp { address, client, postcodes, db_url, smtp, _dir: dir, pg_drop })
 }
 
 impl Drop for TestApp {
@@ -272,11 +421,39 @@ impl TestApp {
     }
 
     pub fn emails(&self) -> Vec<ReceivedEmail> {
-        self.received.lock().unwrap().clone()
+        self.smtp.emails()
     }
 
     pub fn emails_to(&self, address: &str) -> Vec<ReceivedEmail> {
-        self.emails().into_iter().filter(|e| e.envelope_to.iter().any(|t| t.eq_ignore_ascii_case(address))).collect()
+        self.smtp.emails_to(address)
+    }
+
+    /// The mail server accepts mail (again).
+    pub fn smtp_accept(&self) {
+        self.smtp.accept()
+    }
+
+    /// The mail server answers `451 4.3.0 try again later` to every message.
+    pub fn smtp_refuse_temporarily(&self) {
+        self.smtp.refuse_temporarily()
+    }
+
+    /// The mail server's port closes and its open sessions are cut.
+    pub fn smtp_go_away(&self) {
+        self.smtp.go_away()
+    }
+
+    /// Waits up to `within` until `n` emails have reached `address`.
+    pub async fn wait_for_emails_within(&self, address: &str, n: usize, within: Duration) -> Vec<ReceivedEmail> {
+        let start = Instant::now();
+        loop {
+            let got = self.emails_to(address);
+            if got.len() >= n {
+                return got;
+            }
+            assert!(start.elapsed() < within, "expected {n} emails to {address} within {within:?}, got {}", got.len());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Waits (up to 10 s) until `n` emails have reached `address`.
@@ -421,5 +598,187 @@ impl StaffBrowser {
 
     pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
         self.post("/admin/login", "/admin/login", &[("email", email), ("password", password)]).await
+    }
+}
+
+/// Polls `check` until it holds, for up to `within`; panics naming `what` if it never does.
+pub async fn wait_until<F, Fut>(what: &str, within: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !check().await {
+        assert!(start.elapsed() < within, "timed out after {within:?} waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The real binary as a child process
+// ---------------------------------------------------------------------------------------------
+
+/// Everything around Rally that outlives one run of the `rally` binary: its database, the SMTP
+/// server and its inbox, and the postcodes.io stub. `start` runs the binary against them; kill it
+/// and start it again and it finds the same database and sends to the same inbox.
+pub struct Deployment {
+    pub dir: tempfile::TempDir,
+    pub db_url: String,
+    pub smtp: SmtpServer,
+    pub postcodes: MockServer,
+    pub client: reqwest::Client,
+    /// Settings added to (or overriding) the defaults below for every start.
+    pub env: HashMap<String, String>,
+    starts: std::sync::atomic::AtomicUsize,
+    pg_drop: Option<(String, String)>,
+}
+
+/// One run of the `rally` binary.
+pub struct RallyProcess {
+    child: std::process::Child,
+    pub port: u16,
+    pub address: String,
+    pub log: std::path::PathBuf,
+}
+
+impl Deployment {
+    /// A fresh database on `backend` (`None`, after saying so, when PostgreSQL is not configured).
+    pub async fn new(backend: Backend) -> Option<Deployment> {
+        let dir = tempfile::tempdir().unwrap();
+        let (db_url, pg_drop) = match backend {
+            Backend::Sqlite => (format!("sqlite://{}", dir.path().join("rally.db").display()), None),
+            Backend::Postgres => {
+                let (url, base, name) = fresh_postgres()?;
+                (url, Some((base, name)))
+            }
+        };
+        let smtp = SmtpServer::start();
+        let postcodes = MockServer::start().await;
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap();
+        Some(Deployment { dir, db_url, smtp, postcodes, client, env: HashMap::new(), starts: Default::default(), pg_drop })
+    }
+
+    /// Direct SQL for checks (the same database the binary uses).
+    pub fn db(&self) -> rally::db::Db {
+        rally::db::Db::connect(&self.db_url).unwrap()
+    }
+
+    /// Starts the binary on a free port and waits (up to 60 s) until `/healthz` answers 200.
+    pub async fn start(&self) -> RallyProcess {
+        let n = self.starts.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let log = self.dir.path().join(format!("rally-{n}.log"));
+        let out = std::fs::File::create(&log).unwrap();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_rally"));
+        // Only what is set here: nothing from the developer's environment or a stray rally.toml.
+        for (k, _) in std::env::vars() {
+            if k.starts_with("RALLY_") || k == "DATABASE_URL" || k == "RUST_LOG" {
+                cmd.env_remove(k);
+            }
+        }
+        let mut env: HashMap<String, String> = [
+            ("DATABASE_URL", self.db_url.clone()),
+            ("RALLY_LISTEN", format!("127.0.0.1:{port}")),
+            ("RALLY_PUBLIC_URL", "http://rally.test".into()),
+            ("RALLY_SMTP_URL", format!("smtp://127.0.0.1:{}", self.smtp.port)),
+            ("RALLY_MAIL_DIR", self.dir.path().join("mail").display().to_string()),
+            ("RALLY_POSTCODES_URL", self.postcodes.uri()),
+            ("RALLY_MEMBERS_API_URL", "http://127.0.0.1:9".into()),
+            ("RALLY_RATE_LIMITS", "off".into()),
+            ("RALLY_WORKERS", "2".into()),
+            ("RALLY_CONFIG", self.dir.path().join("no-such-rally.toml").display().to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        env.extend(self.env.clone());
+        let child = cmd
+            .envs(&env)
+            .current_dir(self.dir.path())
+            .stdin(std::process::Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("the rally binary starts");
+        let mut process = RallyProcess { child, port, address: format!("http://127.0.0.1:{port}"), log };
+        let start = Instant::now();
+        loop {
+            if let Some(status) = process.child.try_wait().unwrap() {
+                panic!("rally exited ({status}) before it was ready; its log:\n{}", process.log_text());
+            }
+            let ready = self.client.get(process.url("/healthz")).timeout(Duration::from_secs(2)).send().await;
+            if ready.is_ok_and(|r| r.status() == 200) {
+                return process;
+            }
+            assert!(start.elapsed() < Duration::from_secs(60), "rally was not ready after 60 s; its log:\n{}", process.log_text());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        if let Some((base, name)) = self.pg_drop.take() {
+            if let Ok(mut admin) = diesel::PgConnection::establish(&base) {
+                let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+        }
+    }
+}
+
+impl RallyProcess {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `kill -9`: no chance to finish anything. Returns once the process is gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill(); // SIGKILL on Unix
+        let _ = self.child.wait();
+    }
+
+    /// `kill -TERM`: asks for a graceful shutdown and returns at once.
+    pub fn terminate(&self) {
+        let status = std::process::Command::new("kill").args(["-TERM", &self.pid().to_string()]).status().expect("kill(1) runs");
+        assert!(status.success(), "kill -TERM {} failed", self.pid());
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Waits up to `within` for the process to exit; its status, or `None` if it is still running.
+    pub async fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if start.elapsed() >= within {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for RallyProcess {
+    fn drop(&mut self) {
+        if self.running() {
+            self.kill();
+        }
     }
 }

@@ -187,6 +187,7 @@ impl Sort {
 async fn campaign_dashboard(state: web::Data<AppState>, req: HttpRequest, path: web::Path<String>, staff: CurrentStaff) -> HttpResponse {
     let slug = path.into_inner();
     let sort = Sort::from_query(query_param(&req, "sort").as_deref(), query_param(&req, "dir").as_deref());
+    let counts = state.counts.clone();
     let loaded = state
         .db
         .read(move |conn| {
@@ -195,7 +196,7 @@ async fn campaign_dashboard(state: web::Data<AppState>, req: HttpRequest, path: 
             let by_state = signatures::counts_by_campaign_and_state(conn)?;
             let sent = letters::sent_by_campaign_and_target(conn)?;
             let stats = stats(conn, &c, &by_state, &sent, now)?;
-            let detail = progress::detail(conn, &c)?;
+            let detail = progress::detail(conn, &c, &counts)?;
             let unplaced = signatures::confirmed_unplaced_count(conn, c.id)?;
             Ok((stats, detail, unplaced))
         })

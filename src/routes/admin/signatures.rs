@@ -178,7 +178,7 @@ enum Change {
 async fn change(state: &AppState, staff: &StaffMember, campaign: &Campaign, id: i64, what: Change, reason: String) -> Result<(), AppError> {
     let (campaign_id, slug) = (campaign.id, campaign.slug.clone());
     let (staff_id, staff_name) = (staff.id, staff.name.clone());
-    state
+    let changed = state
         .db
         .write(move |conn| {
             let now = now_ms();
@@ -193,16 +193,20 @@ async fn change(state: &AppState, staff: &StaffMember, campaign: &Campaign, id: 
                     Change::Restore => ("signature.restore", format!("Restored signature #{id} on campaign {slug}")),
                 };
                 audit::record(conn, Some(staff_id), &staff_name, action, &detail, now)?;
-                return Ok(());
+                return Ok(true);
             }
             let current = signatures::find_in_campaign(conn, campaign_id, id)?.ok_or_else(|| AppError::NotFound("signature_not_found", "There is no such signature in this campaign.".into()))?;
             match (what, current.state.as_str()) {
-                (Change::Invalidate, signatures::INVALIDATED) | (Change::Restore, signatures::CONFIRMED) => Ok(()),
+                (Change::Invalidate, signatures::INVALIDATED) | (Change::Restore, signatures::CONFIRMED) => Ok(false),
                 (Change::Invalidate, _) => Err(AppError::Conflict("not_confirmed", "Only confirmed signatures can be invalidated; this one has not been confirmed.".into())),
                 (Change::Restore, _) => Err(AppError::Conflict("not_invalidated", "Only invalidated signatures can be restored.".into())),
             }
         })
-        .await
+        .await?;
+    if changed {
+        state.counts.add(campaign_id, if matches!(what, Change::Invalidate) { -1 } else { 1 });
+    }
+    Ok(())
 }
 
 fn signature_id(raw: &str) -> Result<i64, AppError> {
