@@ -37,8 +37,12 @@ pub enum AppError {
     Conflict(&'static str, String),
     #[error("{1}")]
     Unavailable(&'static str, String),
-    #[error("the request body is too large")]
+    #[error("The request body is too large: Rally takes at most 64 KiB here (512 KiB on staff pages).")]
     PayloadTooLarge,
+    #[error("The request body did not arrive in time.")]
+    RequestTimeout,
+    #[error("{0}")]
+    MethodNotAllowed(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("too many requests")]
@@ -71,6 +75,8 @@ impl AppError {
             AppError::Validation(_) => "validation_failed",
             AppError::BadRequest(c, _) | AppError::NotFound(c, _) | AppError::Conflict(c, _) | AppError::Unavailable(c, _) => c,
             AppError::PayloadTooLarge => "payload_too_large",
+            AppError::RequestTimeout => "request_timeout",
+            AppError::MethodNotAllowed(_) => "method_not_allowed",
             AppError::Forbidden(_) => "forbidden",
             AppError::UnsupportedMediaType(_) => "unsupported_media_type",
             AppError::RateLimited { .. } => "rate_limited",
@@ -89,7 +95,8 @@ impl AppError {
                 }
             }
             AppError::RateLimited { retry_after_secs } => {
-                format!("Too many requests from your connection. Please try again in {retry_after_secs} seconds.")
+                let unit = if *retry_after_secs == 1 { "second" } else { "seconds" };
+                format!("Too many requests from your connection. Please try again in {retry_after_secs} {unit}.")
             }
             AppError::Internal(_) => "Something went wrong on our side. Nothing you did caused it; please try again shortly.".into(),
             other => other.to_string(),
@@ -143,6 +150,8 @@ impl ResponseError for AppError {
             AppError::Conflict(..) => StatusCode::CONFLICT,
             AppError::Unavailable(..) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

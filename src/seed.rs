@@ -88,6 +88,12 @@ pub fn shipped() -> anyhow::Result<Vec<ShippedCampaign>> {
 pub fn load_if_empty(conn: &mut DbConn) -> anyhow::Result<usize> {
     use diesel::Connection;
     conn.transaction(|conn| {
+        // Instances starting together on one PostgreSQL take turns here, so the second sees
+        // the first one's campaigns instead of inserting them again (released at commit).
+        if let DbConn::Pg(_) = conn {
+            use diesel::connection::SimpleConnection;
+            conn.batch_execute("SELECT pg_advisory_xact_lock(727275)")?;
+        }
         let all = shipped()?;
         let now = now_ms();
         for c in &all {

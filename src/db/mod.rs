@@ -156,8 +156,26 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
     {
+        self.write_as(false, f).await
+    }
+
+    /// A write for background work (sending email, filling in constituencies): on SQLite it
+    /// gives way to writes that someone is waiting on.
+    pub async fn write_background<T, F>(&self, f: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
+    {
+        self.write_as(true, f).await
+    }
+
+    async fn write_as<T, F>(&self, background: bool, f: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
+    {
         match &self.group {
-            Some(group) => group.write(f).await,
+            Some(group) => group.write(background, f).await,
             None => run(self.write.clone(), move |conn| conn.transaction(|c| f(c))).await,
         }
     }

@@ -2,10 +2,19 @@
 //! free runs in one durable transaction, each in its own savepoint, and each caller is answered
 //! only after that transaction has committed. A burst of signatures then costs one fsync per batch
 //! instead of one per signature, and nothing acknowledged can be lost on a crash or power cut.
+//!
+//! Writes from people waiting on a page come first; background work (the outbox sender, the
+//! backfill) fills each batch only up to a share, so a rush of signers is not slowed by the
+//! emails it causes — those wait in the outbox and catch up after.
+//!
+//! WAL checkpoints run on their own connection and thread, so copying pages into the database
+//! file never holds up a commit.
 use std::any::Any;
+use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use diesel::connection::SimpleConnection;
 use diesel::r2d2::ManageConnection;
 use diesel::Connection;
 use tokio::sync::{mpsc, oneshot};
@@ -19,12 +28,17 @@ type Work = Box<dyn FnOnce(&mut DbConn) -> Answer + Send>;
 struct Job {
     work: Work,
     reply: oneshot::Sender<Answer>,
+    background: bool,
 }
 
 /// Most writes in one transaction; past this a batch's slowest caller waits too long.
 const MAX_BATCH: usize = 512;
+/// While people are waiting, background writes take at most one place in a batch for every
+/// this many of theirs.
+const BACKGROUND_SHARE: usize = 4;
 /// Writes waiting beyond this make callers wait to queue (back-pressure instead of memory growth).
 const QUEUE: usize = 16_384;
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Clone)]
 pub struct GroupWriter {
@@ -32,25 +46,31 @@ pub struct GroupWriter {
 }
 
 impl GroupWriter {
-    /// Starts the writer thread; it ends when the last `GroupWriter` clone is dropped.
+    /// Starts the writer and checkpoint threads; they end when the last clone is dropped.
     pub fn start(manager: Manager) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
+        let writer_manager = manager.clone();
         std::thread::Builder::new()
             .name("rally-db-writer".into())
-            .spawn(move || writer_loop(manager, queue))
+            .spawn(move || writer_loop(writer_manager, queue))
             .expect("start the database writer thread");
+        let alive = jobs.downgrade();
+        std::thread::Builder::new()
+            .name("rally-db-checkpoint".into())
+            .spawn(move || checkpoint_loop(manager, alive))
+            .expect("start the checkpoint thread");
         GroupWriter { jobs }
     }
 
     /// Runs `f` in its own savepoint inside the next batch; answers once the batch is durable.
-    pub async fn write<T, F>(&self, f: F) -> Result<T, AppError>
+    pub async fn write<T, F>(&self, background: bool, f: F) -> Result<T, AppError>
     where
         T: Send + 'static,
         F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let work: Work = Box::new(move |conn| f(conn).map(|v| Box::new(v) as Box<dyn Any + Send>));
-        self.jobs.send(Job { work, reply }).await.map_err(|_| stopped())?;
+        self.jobs.send(Job { work, reply, background }).await.map_err(|_| stopped())?;
         let value = answer.await.map_err(|_| stopped())??;
         Ok(*value.downcast::<T>().expect("the writer answers with the type it was asked for"))
     }
@@ -62,17 +82,25 @@ fn stopped() -> AppError {
 
 fn writer_loop(manager: Manager, mut queue: mpsc::Receiver<Job>) {
     let mut conn: Option<DbConn> = None;
-    while let Some(first) = queue.blocking_recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
+    let mut waiting: VecDeque<Job> = VecDeque::new();
+    loop {
+        // Block only when nothing is waiting; then take everything that has arrived.
+        if waiting.is_empty() {
+            match queue.blocking_recv() {
+                Some(job) => waiting.push_back(job),
+                None => return,
+            }
+        }
+        while waiting.len() < QUEUE {
             match queue.try_recv() {
-                Ok(job) => batch.push(job),
+                Ok(job) => waiting.push_back(job),
                 Err(_) => break,
             }
         }
+        let batch = take_batch(&mut waiting);
         let c = match conn.take() {
             Some(c) => c,
-            None => match manager.connect() {
+            None => match connect(&manager) {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::error!(error = %e, "the database writer could not connect");
@@ -88,20 +116,52 @@ fn writer_loop(manager: Manager, mut queue: mpsc::Receiver<Job>) {
     }
 }
 
+/// Every waiting foreground write, and background writes up to their share (all of them when
+/// no one is waiting in front).
+fn take_batch(waiting: &mut VecDeque<Job>) -> Vec<Job> {
+    let foreground = waiting.iter().filter(|j| !j.background).count();
+    // A quarter of the people waiting, at least one: background work always moves.
+    let share = if foreground == 0 { MAX_BATCH } else { (foreground / BACKGROUND_SHARE).max(1) };
+    let mut batch = Vec::new();
+    let mut background = 0;
+    let mut left = VecDeque::new();
+    while let Some(job) = waiting.pop_front() {
+        if batch.len() >= MAX_BATCH || (job.background && background >= share) {
+            left.push_back(job);
+        } else {
+            background += job.background as usize;
+            batch.push(job);
+        }
+    }
+    *waiting = left;
+    batch
+}
+
+fn connect(manager: &Manager) -> Result<DbConn, diesel::r2d2::Error> {
+    let mut c = manager.connect()?;
+    // Checkpoints are the checkpoint thread's job.
+    c.batch_execute("PRAGMA wal_autocheckpoint = 0").map_err(diesel::r2d2::Error::QueryError)?;
+    Ok(c)
+}
+
 /// Commits a batch and answers its callers; gives the connection back unless a panic left it in
 /// an unknown state (dropping it rolls back whatever was uncommitted).
 fn run_batch(mut conn: DbConn, batch: Vec<Job>) -> Option<DbConn> {
     let (works, replies): (Vec<Work>, Vec<oneshot::Sender<Answer>>) = batch.into_iter().map(|j| (j.work, j.reply)).unzip();
     let mut answers: Vec<Answer> = Vec::with_capacity(works.len());
+    let started = Instant::now();
+    let mut worked = Duration::ZERO;
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         conn.transaction::<(), AppError, _>(|c| {
             for work in works {
                 // A savepoint each: one caller's error rolls back only its own writes.
                 answers.push(c.transaction(work));
             }
+            worked = started.elapsed();
             Ok(())
         })
     }));
+    tracing::trace!(jobs = answers.len(), work_us = worked.as_micros() as u64, total_us = started.elapsed().as_micros() as u64, "group commit");
     match outcome {
         Ok(Ok(())) => {
             for (reply, answer) in replies.into_iter().zip(answers) {
@@ -122,6 +182,32 @@ fn run_batch(mut conn: DbConn, batch: Vec<Job>) -> Option<DbConn> {
                 let _ = reply.send(Err(AppError::internal(anyhow::anyhow!("a write in the same batch failed unexpectedly"))));
             }
             None
+        }
+    }
+}
+
+/// Copies committed pages from the WAL into the database file once a second, beside the writer
+/// (PASSIVE never blocks it), so the WAL stays small and commits stay quick.
+fn checkpoint_loop(manager: Manager, alive: mpsc::WeakSender<Job>) {
+    let mut conn: Option<DbConn> = None;
+    loop {
+        std::thread::sleep(CHECKPOINT_EVERY);
+        if alive.upgrade().is_none() {
+            return;
+        }
+        let c = match conn.as_mut() {
+            Some(c) => c,
+            None => match manager.connect() {
+                Ok(c) => conn.insert(c),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the checkpoint thread could not connect");
+                    continue;
+                }
+            },
+        };
+        if let Err(e) = c.batch_execute("PRAGMA wal_checkpoint(PASSIVE)") {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+            conn = None;
         }
     }
 }

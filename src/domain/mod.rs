@@ -8,7 +8,7 @@ mod slug;
 
 pub use address::PostalAddress;
 pub use email::EmailAddress;
-pub use name::PersonName;
+pub use name::{is_format_or_separator, PersonName};
 pub use personal_edit::{PersonalEdit, PERSONAL_EDIT_MAX};
 pub use postcode::UkPostcode;
 pub use slug::Slug;

@@ -10,9 +10,17 @@ impl PersonName {
         if raw.chars().any(char::is_control) {
             return Err("Your name can't contain line breaks, tabs or other control characters.".into());
         }
+        // Invisible and direction-changing characters could make a name on a public list look
+        // empty or read backwards; line and paragraph separators could break a line.
+        if raw.chars().any(is_format_or_separator) {
+            return Err("Your name can't contain invisible or text-direction characters.".into());
+        }
         let trimmed = raw.trim();
         if trimmed.is_empty() {
             return Err("Enter your name.".into());
+        }
+        if !trimmed.chars().any(char::is_alphanumeric) {
+            return Err("Enter your name using letters.".into());
         }
         if trimmed.chars().count() > NAME_MAX {
             return Err(format!("Your name must be {NAME_MAX} characters or fewer."));
@@ -30,6 +38,12 @@ impl PersonName {
     }
 }
 
+/// Zero-width spaces, bidirectional controls and the Unicode line/paragraph separators. The
+/// zero-width (non-)joiners are allowed: Persian and Indic names need them.
+pub fn is_format_or_separator(c: char) -> bool {
+    matches!(c, '\u{200B}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{061C}' | '\u{FEFF}' | '\u{2028}' | '\u{2029}')
+}
+
 impl AsRef<str> for PersonName {
     fn as_ref(&self) -> &str {
         &self.0
@@ -44,6 +58,16 @@ mod tests {
     fn accepts_ordinary_names_and_trims() {
         assert_eq!(PersonName::parse("  Siân O'Brien ").unwrap().as_str(), "Siân O'Brien");
         assert_eq!(PersonName::parse("Ngozi Adichie").unwrap().first_name(), "Ngozi");
+    }
+
+    #[test]
+    fn refuses_invisible_and_reversing_names() {
+        for bad in ["\u{200B}\u{200B}", "Eve\u{202E}lanigiro", "Ann\u{2028}Lee", "\u{FEFF}", "!!!"] {
+            assert!(PersonName::parse(bad).is_err(), "{bad:?}");
+        }
+        // Joiners inside scripts that need them are not the problem; names in any script pass.
+        assert!(PersonName::parse("Zoë Ōkubo-Ní Bhriain").is_ok());
+        assert!(PersonName::parse("Mehr\u{200C}nāz").is_ok());
     }
 
     #[test]

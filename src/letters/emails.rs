@@ -6,8 +6,7 @@ use crate::db::DbConn;
 use crate::error::AppError;
 use crate::models::letters::Letter;
 use crate::models::{campaigns, letters, tokens};
-use crate::services::mailer::OutgoingEmail;
-use crate::templates::render_email;
+use crate::services::mailer::{Draft, OutgoingEmail};
 use crate::workers::outbox::CONFIRM_LIFETIME_MS;
 
 fn mailbox(name: &str, email: &str) -> Result<Mailbox, AppError> {
@@ -32,7 +31,7 @@ fn load(conn: &mut DbConn, letter_id: i64) -> Result<Option<(Letter, String)>, A
 }
 
 /// To the writer: a link to confirm before anything is sent, with the letter to check.
-pub fn confirmation(conn: &mut DbConn, letter_id: i64, public_url: &str, now: i64) -> Result<Option<OutgoingEmail>, AppError> {
+pub fn confirmation(conn: &mut DbConn, letter_id: i64, public_url: &str, now: i64) -> Result<Option<Draft>, AppError> {
     let Some((letter, title)) = load(conn, letter_id)? else { return Ok(None) };
     if letter.state != letters::PENDING {
         return Ok(None);
@@ -41,8 +40,7 @@ pub fn confirmation(conn: &mut DbConn, letter_id: i64, public_url: &str, now: i6
     let mut ctx = context(&letter, &title, public_url);
     ctx.insert("forget_url", &crate::privacy::forget::link_for_letter(conn, letter.id, public_url, now)?);
     ctx.insert("confirm_url", &format!("{public_url}/confirm/{token}"));
-    let (subject, body) = render_email("emails/letter_confirm.txt", &ctx).map_err(AppError::internal)?;
-    Ok(Some(OutgoingEmail { to: mailbox(&letter.writer_name, &letter.writer_email)?, subject, body, reply_to: None, from_name: None }))
+    Ok(Some(Draft { to: mailbox(&letter.writer_name, &letter.writer_email)?, template: "emails/letter_confirm.txt", ctx }))
 }
 
 /// To the recipient: one plain-text message from the platform address under the writer's name,
@@ -58,20 +56,18 @@ pub fn delivery(letter: &Letter) -> Result<OutgoingEmail, AppError> {
 }
 
 /// To the writer, after delivery: exactly what was sent.
-pub fn copy(conn: &mut DbConn, letter_id: i64, public_url: &str, now: i64) -> Result<Option<OutgoingEmail>, AppError> {
+pub fn copy(conn: &mut DbConn, letter_id: i64, public_url: &str, now: i64) -> Result<Option<Draft>, AppError> {
     let Some((letter, title)) = load(conn, letter_id)? else { return Ok(None) };
     let mut ctx = context(&letter, &title, public_url);
     ctx.insert("forget_url", &crate::privacy::forget::link_for_letter(conn, letter.id, public_url, now)?);
-    let (subject, body) = render_email("emails/letter_copy.txt", &ctx).map_err(AppError::internal)?;
-    Ok(Some(OutgoingEmail { to: mailbox(&letter.writer_name, &letter.writer_email)?, subject, body, reply_to: None, from_name: None }))
+    Ok(Some(Draft { to: mailbox(&letter.writer_name, &letter.writer_email)?, template: "emails/letter_copy.txt", ctx }))
 }
 
 /// To the writer, when the recipient's server refused the letter for good: their words back.
-pub fn undeliverable(conn: &mut DbConn, letter_id: i64, public_url: &str, now: i64) -> Result<Option<OutgoingEmail>, AppError> {
+pub fn undeliverable(conn: &mut DbConn, letter_id: i64, public_url: &str, now: i64) -> Result<Option<Draft>, AppError> {
     let Some((letter, title)) = load(conn, letter_id)? else { return Ok(None) };
     let mut ctx = context(&letter, &title, public_url);
     ctx.insert("forget_url", &crate::privacy::forget::link_for_letter(conn, letter.id, public_url, now)?);
     ctx.insert("target_email", &letter.target_email);
-    let (subject, body) = render_email("emails/letter_undeliverable.txt", &ctx).map_err(AppError::internal)?;
-    Ok(Some(OutgoingEmail { to: mailbox(&letter.writer_name, &letter.writer_email)?, subject, body, reply_to: None, from_name: None }))
+    Ok(Some(Draft { to: mailbox(&letter.writer_name, &letter.writer_email)?, template: "emails/letter_undeliverable.txt", ctx }))
 }

@@ -3,12 +3,11 @@ use crate::db::DbConn;
 use crate::error::AppError;
 use crate::models::{campaigns, signatures, tokens};
 use crate::petition::sign::CONFIRM_EMAIL;
-use crate::services::mailer::OutgoingEmail;
-use crate::templates::render_email;
+use crate::services::mailer::Draft;
 use crate::workers::outbox::CONFIRM_LIFETIME_MS;
 
-/// Writes the email, or `None` if the signature no longer exists.
-pub fn compose(conn: &mut DbConn, kind: &str, signature_id: i64, public_url: &str, now: i64) -> Result<Option<OutgoingEmail>, AppError> {
+/// Prepares the email (making its link token), or `None` if the signature no longer exists.
+pub fn compose(conn: &mut DbConn, kind: &str, signature_id: i64, public_url: &str, now: i64) -> Result<Option<Draft>, AppError> {
     let Some(sig) = signatures::find(conn, signature_id)? else { return Ok(None) };
     let Some(campaign) = campaigns::find(conn, sig.campaign_id)? else { return Ok(None) };
     let mut ctx = tera::Context::new();
@@ -27,7 +26,6 @@ pub fn compose(conn: &mut DbConn, kind: &str, signature_id: i64, public_url: &st
     } else {
         "emails/signature_already_confirmed.txt"
     };
-    let (subject, body) = render_email(template, &ctx).map_err(AppError::internal)?;
     let to = crate::services::mailer::mailbox(Some(&sig.name), &sig.email)?;
-    Ok(Some(OutgoingEmail { to, subject, body, reply_to: None, from_name: None }))
+    Ok(Some(Draft { to, template, ctx }))
 }

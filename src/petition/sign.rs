@@ -49,26 +49,39 @@ impl SignatureRequest {
 
 /// Stores a signature (or recognises a repeat) and queues the right email. The answer is the
 /// same either way, so the response never tells anyone whether an address has signed.
+///
+/// Everything that only reads (the campaign, the postcode's constituency) happens before the
+/// write, on a reader, so the one writer does as little as possible per signature.
 pub async fn sign(state: &AppState, slug: &str, req: SignatureRequest) -> Result<(), AppError> {
-    let slug = slug.to_string();
-    let attempt = |req: SignatureRequest, slug: String| {
+    let (campaign_id, ons_code) = {
+        let slug = slug.to_string();
+        let postcode = req.postcode.as_str().to_string();
+        state
+            .db
+            .read(move |conn| {
+                let campaign = campaigns::find_by_slug(conn, &slug)?.ok_or_else(AppError::campaign_not_found)?;
+                match campaign.effective_state(now_ms()) {
+                    CampaignState::Open => {}
+                    CampaignState::Closed => return Err(closed()),
+                    CampaignState::Draft => return Err(AppError::campaign_not_found()),
+                }
+                // Use the constituency at once if the postcode is already known; otherwise the backfill fills it in.
+                let ons_code = postcodes::get(conn, &postcode)?.and_then(|p| p.ons_code);
+                Ok((campaign.id, ons_code))
+            })
+            .await?
+    };
+    let needs_place = ons_code.is_none();
+    let attempt = |req: SignatureRequest, ons_code: Option<String>| {
         state.db.write(move |conn| {
             let now = now_ms();
-            let campaign = campaigns::find_by_slug(conn, &slug)?.ok_or_else(AppError::campaign_not_found)?;
-            match campaign.effective_state(now) {
-                CampaignState::Open => {}
-                CampaignState::Closed => return Err(closed()),
-                CampaignState::Draft => return Err(AppError::campaign_not_found()),
-            }
             let key = req.email.mailbox_key();
-            match signatures::find_by_mailbox(conn, campaign.id, &key)? {
+            match signatures::find_by_mailbox(conn, campaign_id, &key)? {
                 None => {
-                    // Use the constituency at once if the postcode is already known; otherwise the backfill fills it in.
-                    let ons_code = postcodes::get(conn, req.postcode.as_str())?.and_then(|p| p.ons_code);
                     let id = signatures::insert(
                         conn,
                         &signatures::NewSignature {
-                            campaign_id: campaign.id,
+                            campaign_id,
                             name: req.name.as_str(),
                             email: req.email.as_str(),
                             email_key: &key,
@@ -81,7 +94,7 @@ pub async fn sign(state: &AppState, slug: &str, req: SignatureRequest) -> Result
                         },
                     )?;
                     outbox::enqueue(conn, CONFIRM_EMAIL, id, now)?;
-                    Ok(ons_code.is_none())
+                    Ok(true)
                 }
                 Some(existing) => {
                     let recent = outbox::count_since(conn, &[CONFIRM_EMAIL, ALREADY_SIGNED_EMAIL], existing.id, now - DAY)?;
@@ -95,12 +108,12 @@ pub async fn sign(state: &AppState, slug: &str, req: SignatureRequest) -> Result
         })
     };
     // Two identical requests racing on PostgreSQL: the loser sees the winner's row on retry.
-    let needs_place = match attempt(req.clone(), slug.clone()).await {
-        Err(e) if is_unique_violation(&e) => attempt(req, slug).await?,
+    let inserted = match attempt(req.clone(), ons_code.clone()).await {
+        Err(e) if is_unique_violation(&e) => attempt(req, ons_code).await?,
         other => other?,
     };
     state.outbox_wake.notify_one();
-    if needs_place {
+    if inserted && needs_place {
         state.backfill_wake.notify_one();
     }
     Ok(())

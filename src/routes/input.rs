@@ -29,16 +29,26 @@ pub async fn read_body_limited(req: &HttpRequest, mut payload: web::Payload, lim
             return Err(AppError::PayloadTooLarge);
         }
     }
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| AppError::BadRequest("unreadable_body", format!("The request body could not be read: {e}")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(AppError::PayloadTooLarge);
+    let read = async {
+        let mut body = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| {
+                tracing::debug!(error = %e, "unreadable request body");
+                AppError::BadRequest("unreadable_body", "The request body ended early or could not be read; send it again in full.".into())
+            })?;
+            if body.len() + chunk.len() > limit {
+                return Err(AppError::PayloadTooLarge);
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
+        Ok(body.freeze())
+    };
+    // A client that stops sending half-way would otherwise hold a connection for ever.
+    tokio::time::timeout(BODY_TIMEOUT, read).await.map_err(|_| AppError::RequestTimeout)?
 }
+
+/// Longest a request body may take to arrive; far more than any real form needs.
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn content_type(req: &HttpRequest) -> String {
     req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase()
@@ -78,6 +88,15 @@ impl Input {
     /// field is text; a repeated name keeps its last value; invalid UTF-8 is replaced, not
     /// refused. It never fails today; the `Result` matches [`Input::from_json_slice`].
     pub fn from_form_slice(body: &[u8]) -> Result<Self, AppError> {
+        // The form reader would quietly turn bytes that are not UTF-8 into U+FFFD; refuse them,
+        // as the JSON reader does, rather than store a mangled name.
+        let utf8 = body.split(|b| *b == b'&').all(|pair| {
+            let spaced: Vec<u8> = pair.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
+            percent_encoding::percent_decode(&spaced).decode_utf8().is_ok()
+        });
+        if !utf8 {
+            return Err(AppError::BadRequest("invalid_form", "The form data is not valid UTF-8 text.".into()));
+        }
         let mut map = Map::new();
         for (k, v) in url::form_urlencoded::parse(body) {
             map.insert(k.into_owned(), Value::String(v.into_owned()));
@@ -108,11 +127,15 @@ impl Input {
         (!s.trim().is_empty()).then_some(s)
     }
 
-    /// A yes/no field: JSON booleans, or a ticked checkbox on a form. Absent means no.
+    /// A yes/no field: `true`/`false` (or 1/0, "yes"/"no", "on"/"off"), or a ticked checkbox on a
+    /// form. Absent means no.
     pub fn flag(&mut self, field: &str) -> bool {
         match self.map.get(field) {
             None | Some(Value::Null) => false,
             Some(Value::Bool(b)) => *b,
+            // Lenient alike for forms and JSON: clients that send "true" or 1 mean yes.
+            Some(Value::Number(n)) if n.as_i64() == Some(1) => true,
+            Some(Value::Number(n)) if n.as_i64() == Some(0) => false,
             Some(Value::String(s)) => match s.to_ascii_lowercase().as_str() {
                 "on" | "true" | "yes" | "1" => true,
                 "off" | "false" | "no" | "0" | "" => false,
@@ -133,7 +156,10 @@ impl Input {
         match parsed {
             Ok(v) => Some(v),
             Err(problem) => {
-                self.errors.add(field, problem);
+                // One message per problem: "Must be text." already says it all.
+                if self.errors.first(field).is_none() {
+                    self.errors.add(field, problem);
+                }
                 None
             }
         }

@@ -299,7 +299,12 @@ async fn privacy(state: web::Data<AppState>) -> HttpResponse {
 /// Unknown paths: JSON under /api, a page elsewhere.
 pub async fn not_found(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     use actix_web::ResponseError;
-    let err = AppError::not_found();
+    // A known address asked with the wrong method is 405, not "page not found".
+    let err = if req.resource_map().has_resource(req.path()) {
+        AppError::MethodNotAllowed(format!("{} is not supported at this address.", req.method()))
+    } else {
+        AppError::not_found()
+    };
     if req.path().starts_with("/api/") {
         err.error_response()
     } else {

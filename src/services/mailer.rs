@@ -55,6 +55,22 @@ pub enum SendError {
 
 /// A stored name and address as a recipient. Addresses were checked when they were given, so a
 /// failure here is ours, not the supporter's.
+/// An email still to be written from its template. It is prepared inside a database transaction
+/// (which may make link tokens) and rendered after it, so the single writer is not kept busy
+/// rendering text.
+pub struct Draft {
+    pub to: Mailbox,
+    pub template: &'static str,
+    pub ctx: tera::Context,
+}
+
+impl Draft {
+    pub fn render(self) -> Result<OutgoingEmail, crate::error::AppError> {
+        let (subject, body) = crate::templates::render_email(self.template, &self.ctx).map_err(crate::error::AppError::internal)?;
+        Ok(OutgoingEmail { to: self.to, subject, body, reply_to: None, from_name: None })
+    }
+}
+
 pub fn mailbox(name: Option<&str>, email: &str) -> Result<Mailbox, crate::error::AppError> {
     let address = email.parse().map_err(|e| crate::error::AppError::internal(anyhow::anyhow!("stored address does not parse: {e}")))?;
     Ok(Mailbox::new(name.map(str::to_string), address))

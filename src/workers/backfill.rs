@@ -45,13 +45,13 @@ pub async fn place_batch(state: &AppState) -> Result<usize, AppError> {
         };
         if let Some(code) = cached.and_then(|c| c.ons_code) {
             let raw = raw.clone();
-            state.db.write(move |conn| Ok(signatures::place(conn, &raw, &code)?)).await?;
+            state.db.write_background(move |conn| Ok(signatures::place(conn, &raw, &code)?)).await?;
             placed += 1;
             continue;
         }
         let Ok(postcode) = UkPostcode::parse(&raw) else { continue };
         let lookup = state.postcodes.lookup(&postcode).await.map_err(AppError::internal)?;
-        state.db.write(move |conn| Ok(record(conn, &raw, &lookup)?)).await?;
+        state.db.write_background(move |conn| Ok(record(conn, &raw, &lookup)?)).await?;
         placed += 1;
     }
     Ok(placed)

@@ -14,7 +14,7 @@ use crate::letters::write::{CONFIRM_EMAIL as LETTER_CONFIRM_EMAIL, COPY_EMAIL, D
 use crate::models::letters;
 use crate::petition;
 use crate::petition::sign::{ALREADY_SIGNED_EMAIL, CONFIRM_EMAIL};
-use crate::services::mailer::{OutgoingEmail, SendError};
+use crate::services::mailer::{Draft, OutgoingEmail, SendError};
 use crate::state::AppState;
 
 const BATCH: i64 = 32;
@@ -42,7 +42,7 @@ pub async fn run(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) 
 pub async fn send_due(state: &AppState) -> Result<usize, AppError> {
     // A sender that dies holding rows frees them when the lease (RALLY_OUTBOX_LEASE) runs out.
     let lease = state.config.outbox_lease.as_millis() as i64;
-    let rows = state.db.write(move |conn| Ok(outbox::claim_due(conn, now_ms(), lease, BATCH)?)).await?;
+    let rows = state.db.write_background(move |conn| Ok(outbox::claim_due(conn, now_ms(), lease, BATCH)?)).await?;
     let n = rows.len();
     let mut sends = Vec::with_capacity(n);
     for row in rows {
@@ -60,6 +60,8 @@ pub async fn send_due(state: &AppState) -> Result<usize, AppError> {
 /// What to do with a claimed row.
 enum Step {
     Send(OutgoingEmail),
+    /// Rendered after the transaction that prepared it.
+    Render(Draft),
     /// Its subject has gone (e.g. deleted on request) or it was already done: nothing to send.
     Skip,
     /// Not yet: the recipient's inbox has had its share this minute.
@@ -73,16 +75,20 @@ async fn deliver(state: &AppState, row: OutboxRow) {
     let pace = state.config.delivery_pace_per_minute;
     let kind = row.kind.clone();
     let subject_id = row.subject_id;
-    let step = state.db.write(move |conn| compose(conn, &row, &public_url, pace)).await;
+    let step = state.db.write_background(move |conn| compose(conn, &row, &public_url, pace)).await;
     let outcome = match step {
         Ok(Step::Skip) => Ok(()),
         Ok(Step::Defer(at)) => {
-            if let Err(e) = state.db.write(move |conn| Ok(outbox::defer(conn, id, at)?)).await {
+            if let Err(e) = state.db.write_background(move |conn| Ok(outbox::defer(conn, id, at)?)).await {
                 tracing::error!(outbox_id = id, error = %e, "could not defer a paced delivery");
             }
             return;
         }
         Ok(Step::Send(email)) => state.mailer.send(&state.mail_from, email).await,
+        Ok(Step::Render(draft)) => match draft.render() {
+            Ok(email) => state.mailer.send(&state.mail_from, email).await,
+            Err(e) => Err(SendError::Transient(format!("could not write the email: {e}"))),
+        },
         Err(e) => Err(SendError::Transient(format!("could not prepare the email: {e}"))),
     };
     let now = now_ms();
@@ -91,7 +97,7 @@ async fn deliver(state: &AppState, row: OutboxRow) {
             let notify = kind == DELIVERY;
             let r = state
                 .db
-                .write(move |conn| {
+                .write_background(move |conn| {
                     outbox::mark_sent(conn, id, now)?;
                     if kind == DELIVERY {
                         // The writer gets a copy of exactly what went.
@@ -111,7 +117,7 @@ async fn deliver(state: &AppState, row: OutboxRow) {
             tracing::warn!(outbox_id = id, reason = %reason, "email refused permanently");
             state
                 .db
-                .write(move |conn| {
+                .write_background(move |conn| {
                     if kind == DELIVERY {
                         // The writer is told, with a copy of their letter, so it is not lost.
                         letters::set_state(conn, subject_id, letters::FAILED)?;
@@ -130,7 +136,7 @@ async fn deliver(state: &AppState, row: OutboxRow) {
             }
             state
                 .db
-                .write(move |conn| {
+                .write_background(move |conn| {
                     if kind == DELIVERY {
                         letters::set_state(conn, subject_id, if give_up { letters::FAILED } else { letters::CONFIRMED })?;
                     }
@@ -159,7 +165,7 @@ pub fn backoff_ms(attempts: i64) -> i64 {
 /// Prepares the email for an outbox row (making any link token now).
 fn compose(conn: &mut DbConn, row: &OutboxRow, public_url: &str, pace: i64) -> Result<Step, AppError> {
     let now = now_ms();
-    let step = |email: Option<OutgoingEmail>| email.map(Step::Send).unwrap_or(Step::Skip);
+    let step = |draft: Option<Draft>| draft.map(Step::Render).unwrap_or(Step::Skip);
     match row.kind.as_str() {
         CONFIRM_EMAIL | ALREADY_SIGNED_EMAIL => Ok(step(petition::emails::compose(conn, &row.kind, row.subject_id, public_url, now)?)),
         LETTER_CONFIRM_EMAIL => Ok(step(letter_emails::confirmation(conn, row.subject_id, public_url, now)?)),

@@ -25,6 +25,8 @@ on_both_backends!(each_bad_field_is_named_and_nothing_is_stored, |app: TestApp| 
         (json!({"name": "Eve", "email": "a@example.com", "postcode": "NE1 4ST"}), "consent"),
         (json!({"name": "Eve", "email": "a@example.com", "postcode": "NE1 4ST", "consent": false}), "consent"),
         (json!({"name": 42, "email": "a@example.com", "postcode": "NE1 4ST", "consent": true}), "name"),
+        (json!({"name": "Eve\u{202E}lanigiro", "email": "a@example.com", "postcode": "NE1 4ST", "consent": true}), "name"),
+        (json!({"name": "\u{200B}\u{200B}", "email": "a@example.com", "postcode": "NE1 4ST", "consent": true}), "name"),
         (json!({"name": "Eve", "email": "a@example.com", "postcode": "NE1 4ST", "consent": "perhaps"}), "consent"),
         (json!({"name": "Eve", "email": "a@example.com", "postcode": "NE1 4ST", "consent": true, "show_name": [1]}), "show_name"),
     ];
@@ -101,3 +103,49 @@ on_both_backends!(names_with_markup_are_escaped_in_pages_and_emails, |app: TestA
     assert!(!html.contains("<script>alert(1)</script>"));
     assert!(html.contains("&lt;script&gt;"));
 });
+
+#[tokio::test]
+async fn a_form_that_is_not_utf8_is_refused_not_mangled() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let res = app
+        .client
+        .post(app.url(&format!("/campaigns/{SLUG}/sign")))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("name=Bad%FF%FE&email=nu%40example.com&postcode=NE1+4ST&consent=on")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("not valid UTF-8"));
+    assert_eq!(app.stored_signatures().await, 0);
+}
+
+#[tokio::test]
+async fn a_wrong_method_is_405_and_an_unknown_address_404() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let put = app.client.put(app.url(&format!("/api/campaigns/{SLUG}/signatures"))).json(&json!({})).send().await.unwrap();
+    assert_eq!(put.status(), 405);
+    assert_eq!(put.json::<Value>().await.unwrap()["error"], "method_not_allowed");
+    assert_eq!(app.get("/api/confirmations").await.status(), 405);
+    assert_eq!(app.get("/api/no-such-thing").await.status(), 404);
+}
+
+/// A client that stops sending half-way through its body is answered and let go, not waited on
+/// for ever (a slow-body attack would otherwise hold connections open).
+#[tokio::test]
+async fn a_body_that_stops_arriving_times_out() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let addr = app.address.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /api/campaigns/{SLUG}/signatures HTTP/1.1\r\nHost: rally.test\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{{\"name\":\"A\""
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(30), stream.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the server answered and closed within 30 s");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408"), "408 Request Timeout, got: {text}");
+    assert_eq!(app.stored_signatures().await, 0);
+}

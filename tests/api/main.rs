@@ -16,6 +16,7 @@ mod constituencies;
 mod faults;
 mod fuzzing;
 mod hot_path;
+mod instances;
 mod letters;
 mod mps;
 mod operations;
