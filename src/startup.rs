@@ -86,6 +86,7 @@ impl Application {
             backfill_wake: Arc::new(Notify::new()),
             counts,
             breakdowns: Arc::default(),
+            sign_lookups: Arc::default(),
             public_cache: Arc::new(crate::routes::cache::PublicCache::default()),
         };
         let listener = TcpListener::bind(&state.config.listen).with_context(|| format!("could not listen on {}", state.config.listen))?;
@@ -111,6 +112,7 @@ impl Application {
                         if method != "GET" && route.starts_with("/admin/") && !res.status().is_client_error() && !res.status().is_server_error() {
                             if let Some(state) = res.request().app_data::<web::Data<AppState>>() {
                                 state.public_cache.clear();
+                                state.sign_lookups.clear();
                             }
                         }
                         Ok(res)

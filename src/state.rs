@@ -27,6 +27,8 @@ pub struct AppState {
     pub backfill_wake: Arc<Notify>,
     /// Confirmed signatures per campaign, in memory.
     pub counts: Arc<crate::petition::counts::Counts>,
+    /// Campaigns and postcodes as signing reads them, kept briefly.
+    pub sign_lookups: Arc<crate::petition::sign::Lookups>,
     /// Signatures by constituency per campaign, kept for a second for public pages.
     pub breakdowns: Arc<crate::petition::progress::Breakdowns>,
     /// Public pages and JSON, kept for a moment so a rush of readers costs one render.

@@ -2,6 +2,7 @@
 pub mod copy;
 pub mod schema;
 mod writer;
+pub use writer::Together;
 
 use std::time::Duration;
 
@@ -103,6 +104,8 @@ impl Db {
         let build = |size: u32| {
             Pool::builder()
                 .max_size(size)
+                // A SQLite file connection does not go stale; a PostgreSQL one may (server restart).
+                .test_on_check_out(backend == Backend::Postgres)
                 .connection_timeout(Duration::from_secs(10))
                 .build(manager.clone())
                 .with_context(|| format!("could not open the database at {}", crate::config::redact_url(url)))
@@ -167,6 +170,24 @@ impl Db {
         F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
     {
         self.write_as(true, f).await
+    }
+
+    /// A write that can be done together with others of its kind: on SQLite, every such item in
+    /// a batch goes to one call of `run`; on PostgreSQL each is its own transaction.
+    pub async fn write_together<T: Send + 'static>(&self, together: Together, item: Box<dyn std::any::Any + Send>) -> Result<T, AppError> {
+        match &self.group {
+            Some(group) => group.write_together(together, item).await,
+            None => {
+                let answer = run(self.write.clone(), move |conn| conn.transaction(|c| together(c, vec![item]))).await?;
+                let value = answer.into_iter().next().ok_or_else(|| AppError::internal(anyhow::anyhow!("a grouped write gave no answer")))??;
+                Ok(*value.downcast::<T>().map_err(|_| AppError::internal(anyhow::anyhow!("a grouped write answered with the wrong type")))?)
+            }
+        }
+    }
+
+    /// People's writes in the writer's last batch (always 0 on PostgreSQL).
+    pub fn foreground_load(&self) -> usize {
+        self.group.as_ref().map_or(0, |g| g.foreground_load())
     }
 
     async fn write_as<T, F>(&self, background: bool, f: F) -> Result<T, AppError>

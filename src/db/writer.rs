@@ -12,6 +12,8 @@
 use std::any::Any;
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
@@ -24,9 +26,17 @@ use crate::error::AppError;
 
 type Answer = Result<Box<dyn Any + Send>, AppError>;
 type Work = Box<dyn FnOnce(&mut DbConn) -> Answer + Send>;
+/// Writes of one kind done together for a whole batch (one multi-row statement instead of one
+/// per caller): the items in arrival order in, one answer per item, in the same order, out.
+pub type Together = fn(&mut DbConn, Vec<Box<dyn Any + Send>>) -> Result<Vec<Answer>, AppError>;
+
+enum Kind {
+    One(Work),
+    Together(Together, Box<dyn Any + Send>),
+}
 
 struct Job {
-    work: Work,
+    kind: Kind,
     reply: oneshot::Sender<Answer>,
     background: bool,
 }
@@ -43,6 +53,7 @@ const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 #[derive(Clone)]
 pub struct GroupWriter {
     jobs: mpsc::Sender<Job>,
+    busy: Arc<AtomicUsize>,
 }
 
 impl GroupWriter {
@@ -50,16 +61,23 @@ impl GroupWriter {
     pub fn start(manager: Manager) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
         let writer_manager = manager.clone();
+        let busy = Arc::new(AtomicUsize::new(0));
+        let seen = busy.clone();
         std::thread::Builder::new()
             .name("rally-db-writer".into())
-            .spawn(move || writer_loop(writer_manager, queue))
+            .spawn(move || writer_loop(writer_manager, queue, seen))
             .expect("start the database writer thread");
         let alive = jobs.downgrade();
         std::thread::Builder::new()
             .name("rally-db-checkpoint".into())
             .spawn(move || checkpoint_loop(manager, alive))
             .expect("start the checkpoint thread");
-        GroupWriter { jobs }
+        GroupWriter { jobs, busy }
+    }
+
+    /// How many people's writes were in the last batch: background work eases off while high.
+    pub fn foreground_load(&self) -> usize {
+        self.busy.load(Ordering::Relaxed)
     }
 
     /// Runs `f` in its own savepoint inside the next batch; answers once the batch is durable.
@@ -68,9 +86,18 @@ impl GroupWriter {
         T: Send + 'static,
         F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
     {
-        let (reply, answer) = oneshot::channel();
         let work: Work = Box::new(move |conn| f(conn).map(|v| Box::new(v) as Box<dyn Any + Send>));
-        self.jobs.send(Job { work, reply, background }).await.map_err(|_| stopped())?;
+        self.send(Kind::One(work), background).await
+    }
+
+    /// Hands `item` to `run` together with every other item for the same `run` in the batch.
+    pub async fn write_together<T: Send + 'static>(&self, run: Together, item: Box<dyn Any + Send>) -> Result<T, AppError> {
+        self.send(Kind::Together(run, item), false).await
+    }
+
+    async fn send<T: Send + 'static>(&self, kind: Kind, background: bool) -> Result<T, AppError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs.send(Job { kind, reply, background }).await.map_err(|_| stopped())?;
         let value = answer.await.map_err(|_| stopped())??;
         Ok(*value.downcast::<T>().expect("the writer answers with the type it was asked for"))
     }
@@ -80,7 +107,7 @@ fn stopped() -> AppError {
     AppError::internal(anyhow::anyhow!("the database writer has stopped"))
 }
 
-fn writer_loop(manager: Manager, mut queue: mpsc::Receiver<Job>) {
+fn writer_loop(manager: Manager, mut queue: mpsc::Receiver<Job>, busy: Arc<AtomicUsize>) {
     let mut conn: Option<DbConn> = None;
     let mut waiting: VecDeque<Job> = VecDeque::new();
     loop {
@@ -98,6 +125,7 @@ fn writer_loop(manager: Manager, mut queue: mpsc::Receiver<Job>) {
             }
         }
         let batch = take_batch(&mut waiting);
+        busy.store(batch.iter().filter(|j| !j.background).count(), Ordering::Relaxed);
         let c = match conn.take() {
             Some(c) => c,
             None => match connect(&manager) {
@@ -147,20 +175,55 @@ fn connect(manager: &Manager) -> Result<DbConn, diesel::r2d2::Error> {
 /// Commits a batch and answers its callers; gives the connection back unless a panic left it in
 /// an unknown state (dropping it rolls back whatever was uncommitted).
 fn run_batch(mut conn: DbConn, batch: Vec<Job>) -> Option<DbConn> {
-    let (works, replies): (Vec<Work>, Vec<oneshot::Sender<Answer>>) = batch.into_iter().map(|j| (j.work, j.reply)).unzip();
-    let mut answers: Vec<Answer> = Vec::with_capacity(works.len());
+    let mut replies = Vec::with_capacity(batch.len());
+    let mut ones: Vec<(usize, Work)> = Vec::new();
+    let mut groups: Vec<(Together, Vec<(usize, Box<dyn Any + Send>)>)> = Vec::new();
+    for (i, job) in batch.into_iter().enumerate() {
+        replies.push(job.reply);
+        match job.kind {
+            Kind::One(work) => ones.push((i, work)),
+            Kind::Together(run, item) => match groups.iter_mut().find(|(r, _)| std::ptr::fn_addr_eq(*r, run)) {
+                Some((_, items)) => items.push((i, item)),
+                None => groups.push((run, vec![(i, item)])),
+            },
+        }
+    }
+    let mut answers: Vec<Option<Answer>> = (0..replies.len()).map(|_| None).collect();
     let started = Instant::now();
     let mut worked = Duration::ZERO;
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         conn.transaction::<(), AppError, _>(|c| {
-            for work in works {
+            for (run, items) in groups {
+                let (places, items): (Vec<usize>, Vec<_>) = items.into_iter().unzip();
+                // One savepoint for the group: if it fails, each of its callers hears why.
+                match c.transaction(|c| run(c, items)) {
+                    Ok(group_answers) if group_answers.len() == places.len() => {
+                        for (place, answer) in places.into_iter().zip(group_answers) {
+                            answers[place] = Some(answer);
+                        }
+                    }
+                    Ok(_) => {
+                        for place in places {
+                            answers[place] = Some(Err(AppError::internal(anyhow::anyhow!("a grouped write answered the wrong number of callers"))));
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "a grouped write failed");
+                        for place in places {
+                            answers[place] = Some(Err(AppError::internal(anyhow::anyhow!("a grouped write failed: {e}"))));
+                        }
+                    }
+                }
+            }
+            for (place, work) in ones {
                 // A savepoint each: one caller's error rolls back only its own writes.
-                answers.push(c.transaction(work));
+                answers[place] = Some(c.transaction(work));
             }
             worked = started.elapsed();
             Ok(())
         })
     }));
+    let answers: Vec<Answer> = answers.into_iter().map(|a| a.unwrap_or_else(|| Err(stopped()))).collect();
     tracing::trace!(jobs = answers.len(), work_us = worked.as_micros() as u64, total_us = started.elapsed().as_micros() as u64, "group commit");
     match outcome {
         Ok(Ok(())) => {

@@ -39,6 +39,21 @@ pub fn enqueue(conn: &mut DbConn, kind: &str, subject_id: i64, now: i64) -> Quer
         .execute(conn)
 }
 
+/// Queues one email of `kind` for each subject, in one statement.
+pub fn enqueue_many(conn: &mut DbConn, kind: &str, subject_ids: &[i64], now: i64) -> QueryResult<usize> {
+    if subject_ids.is_empty() {
+        return Ok(0);
+    }
+    let rows: Vec<_> = subject_ids
+        .iter()
+        .map(|id| (outbox::kind.eq(kind), outbox::subject_id.eq(*id), outbox::state.eq(PENDING), outbox::attempts.eq(0i64), outbox::run_at.eq(now), outbox::created_at.eq(now)))
+        .collect();
+    match conn {
+        DbConn::Sqlite(c) => diesel::insert_into(outbox::table).values(&rows).execute(c),
+        DbConn::Pg(c) => diesel::insert_into(outbox::table).values(&rows).execute(c),
+    }
+}
+
 /// How many emails of these kinds were queued about a subject since `since` (to cap repeats).
 pub fn count_since(conn: &mut DbConn, kinds: &[&str], subject_id: i64, since: i64) -> QueryResult<i64> {
     outbox::table

@@ -42,6 +42,79 @@ pub struct NewSignature<'a> {
     pub created_at: i64,
 }
 
+/// A new signature, owned, for inserting many at once.
+#[derive(Debug, Clone)]
+pub struct Fresh {
+    pub campaign_id: i64,
+    pub name: String,
+    pub email: String,
+    pub email_key: String,
+    pub postcode: String,
+    pub ons_code: Option<String>,
+    pub updates_opt_in: bool,
+    pub show_name: bool,
+    pub created_at: i64,
+}
+
+#[derive(QueryableByName)]
+struct Inserted {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    campaign_id: i64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    email_key: String,
+}
+
+/// Inserts, in one statement, every signature whose mailbox has not signed that campaign; returns
+/// each one's new id, or `None` where the mailbox had already signed (or appears twice here).
+pub fn insert_new_many(conn: &mut DbConn, fresh: &[Fresh]) -> QueryResult<Vec<Option<i64>>> {
+    use diesel::sql_types::{BigInt, Bool, Nullable, Text};
+    if fresh.is_empty() {
+        return Ok(Vec::new());
+    }
+    let pg = matches!(conn, DbConn::Pg(_));
+    let mut n = 0;
+    let mut p = || {
+        n += 1;
+        if pg { format!("${n}") } else { format!("?{n}") }
+    };
+    let rows: Vec<String> = fresh
+        .iter()
+        .map(|_| format!("({}, {}, {}, {}, {}, {}, {}, {}, '{PENDING}', {})", p(), p(), p(), p(), p(), p(), p(), p(), p()))
+        .collect();
+    let sql = format!(
+        "INSERT INTO signatures (campaign_id, name, email, email_key, postcode, ons_code, updates_opt_in, show_name, state, created_at) \
+         VALUES {} ON CONFLICT (campaign_id, email_key) DO NOTHING RETURNING id, campaign_id, email_key",
+        rows.join(", ")
+    );
+    macro_rules! bound {
+        ($query:expr) => {{
+            let mut q = $query;
+            for f in fresh {
+                q = q
+                    .bind::<BigInt, _>(f.campaign_id)
+                    .bind::<Text, _>(f.name.as_str())
+                    .bind::<Text, _>(f.email.as_str())
+                    .bind::<Text, _>(f.email_key.as_str())
+                    .bind::<Text, _>(f.postcode.as_str())
+                    .bind::<Nullable<Text>, _>(f.ons_code.as_deref())
+                    .bind::<Bool, _>(f.updates_opt_in)
+                    .bind::<Bool, _>(f.show_name)
+                    .bind::<BigInt, _>(f.created_at);
+            }
+            q
+        }};
+    }
+    let inserted: Vec<Inserted> = match conn {
+        DbConn::Sqlite(c) => bound!(diesel::sql_query(sql).into_boxed::<diesel::sqlite::Sqlite>()).load(c)?,
+        DbConn::Pg(c) => bound!(diesel::sql_query(sql).into_boxed::<diesel::pg::Pg>()).load(c)?,
+    };
+    let mut ids: std::collections::HashMap<(i64, String), i64> = inserted.into_iter().map(|r| ((r.campaign_id, r.email_key), r.id)).collect();
+    // The first of several with one mailbox took the row; the others are repeats.
+    Ok(fresh.iter().map(|f| ids.remove(&(f.campaign_id, f.email_key.clone()))).collect())
+}
+
 pub fn insert(conn: &mut DbConn, new: &NewSignature) -> QueryResult<i64> {
     diesel::insert_into(signatures::table).values(new).returning(signatures::id).get_result(conn)
 }

@@ -1,10 +1,15 @@
 //! Signing a petition. The signature and its confirmation email are written in one transaction;
 //! nothing here waits on postcodes.io or on the mail server.
 use crate::clock::{now_ms, DAY};
-use crate::db::is_unique_violation;
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use crate::db::{is_unique_violation, Db, DbConn};
 use crate::domain::{EmailAddress, PersonName, UkPostcode};
 use crate::error::{AppError, FieldErrors};
-use crate::models::campaigns::{self, CampaignState};
+use crate::models::campaigns::{self, Campaign, CampaignState};
 use crate::models::{outbox, postcodes, signatures};
 use crate::routes::input::Input;
 use crate::state::AppState;
@@ -53,25 +58,37 @@ impl SignatureRequest {
 /// Everything that only reads (the campaign, the postcode's constituency) happens before the
 /// write, on a reader, so the one writer does as little as possible per signature.
 pub async fn sign(state: &AppState, slug: &str, req: SignatureRequest) -> Result<(), AppError> {
-    let (campaign_id, ons_code) = {
-        let slug = slug.to_string();
-        let postcode = req.postcode.as_str().to_string();
-        state
-            .db
-            .read(move |conn| {
-                let campaign = campaigns::find_by_slug(conn, &slug)?.ok_or_else(AppError::campaign_not_found)?;
-                match campaign.effective_state(now_ms()) {
-                    CampaignState::Open => {}
-                    CampaignState::Closed => return Err(closed()),
-                    CampaignState::Draft => return Err(AppError::campaign_not_found()),
-                }
-                // Use the constituency at once if the postcode is already known; otherwise the backfill fills it in.
-                let ons_code = postcodes::get(conn, &postcode)?.and_then(|p| p.ons_code);
-                Ok((campaign.id, ons_code))
-            })
-            .await?
-    };
+    let campaign = state.sign_lookups.campaign(&state.db, slug).await?;
+    match campaign.effective_state(now_ms()) {
+        CampaignState::Open => {}
+        CampaignState::Closed => return Err(closed()),
+        CampaignState::Draft => return Err(AppError::campaign_not_found()),
+    }
+    let campaign_id = campaign.id;
+    // Use the constituency at once if the postcode is already known; otherwise the backfill fills it in.
+    let ons_code = state.sign_lookups.constituency(&state.db, req.postcode.as_str()).await?;
     let needs_place = ons_code.is_none();
+    // The common case, a new signer, goes in with every other new signer of the same moment.
+    let fresh = signatures::Fresh {
+        campaign_id,
+        name: req.name.as_str().to_string(),
+        email: req.email.as_str().to_string(),
+        email_key: req.email.mailbox_key(),
+        postcode: req.postcode.as_str().to_string(),
+        ons_code: ons_code.clone(),
+        updates_opt_in: req.updates_opt_in,
+        show_name: req.show_name,
+        created_at: now_ms(),
+    };
+    let new_id: Option<i64> = state.db.write_together(insert_fresh, Box::new(fresh)).await?;
+    if new_id.is_some() {
+        state.outbox_wake.notify_one();
+        if needs_place {
+            state.backfill_wake.notify_one();
+        }
+        return Ok(());
+    }
+    // A mailbox that has signed before: the repeat path below decides which email it gets.
     let attempt = |req: SignatureRequest, ons_code: Option<String>| {
         state.db.write(move |conn| {
             let now = now_ms();
@@ -117,6 +134,67 @@ pub async fn sign(state: &AppState, slug: &str, req: SignatureRequest) -> Result
         state.backfill_wake.notify_one();
     }
     Ok(())
+}
+
+/// Inserts a batch's new signers and queues their confirmation emails: two statements for the
+/// whole batch. Answers each with its new id, or `None` for a mailbox that has signed already.
+fn insert_fresh(conn: &mut DbConn, items: Vec<Box<dyn Any + Send>>) -> Result<Vec<Result<Box<dyn Any + Send>, AppError>>, AppError> {
+    let fresh: Vec<signatures::Fresh> = items
+        .into_iter()
+        .map(|item| item.downcast::<signatures::Fresh>().map(|f| *f).map_err(|_| AppError::internal(anyhow::anyhow!("not a signature"))))
+        .collect::<Result<_, _>>()?;
+    let ids = signatures::insert_new_many(conn, &fresh)?;
+    let now = now_ms();
+    let new: Vec<i64> = ids.iter().flatten().copied().collect();
+    outbox::enqueue_many(conn, CONFIRM_EMAIL, &new, now)?;
+    Ok(ids.into_iter().map(|id| Ok(Box::new(id) as Box<dyn Any + Send>)).collect())
+}
+
+/// What signing reads, remembered briefly so a rush of signers does not read the same campaign
+/// and postcodes over and over. Staff changes clear it (see `startup`).
+#[derive(Default)]
+pub struct Lookups {
+    campaigns: RwLock<HashMap<String, (Instant, Campaign)>>,
+    places: RwLock<HashMap<String, (Instant, Option<String>)>>,
+}
+
+const CAMPAIGN_FRESH: Duration = Duration::from_secs(1);
+const PLACE_FRESH: Duration = Duration::from_secs(60);
+const UNPLACED_FRESH: Duration = Duration::from_secs(5);
+const MAX_PLACES: usize = 100_000;
+
+impl Lookups {
+    pub fn clear(&self) {
+        self.campaigns.write().expect("lookups lock").clear();
+    }
+
+    async fn campaign(&self, db: &Db, slug: &str) -> Result<Campaign, AppError> {
+        if let Some((at, c)) = self.campaigns.read().expect("lookups lock").get(slug) {
+            if at.elapsed() < CAMPAIGN_FRESH {
+                return Ok(c.clone());
+            }
+        }
+        let wanted = slug.to_string();
+        let campaign = db.read(move |conn| campaigns::find_by_slug(conn, &wanted)?.ok_or_else(AppError::campaign_not_found)).await?;
+        self.campaigns.write().expect("lookups lock").insert(slug.to_string(), (Instant::now(), campaign.clone()));
+        Ok(campaign)
+    }
+
+    async fn constituency(&self, db: &Db, postcode: &str) -> Result<Option<String>, AppError> {
+        if let Some((at, code)) = self.places.read().expect("lookups lock").get(postcode) {
+            if at.elapsed() < if code.is_some() { PLACE_FRESH } else { UNPLACED_FRESH } {
+                return Ok(code.clone());
+            }
+        }
+        let wanted = postcode.to_string();
+        let code = db.read(move |conn| Ok(postcodes::get(conn, &wanted)?.and_then(|p| p.ons_code))).await?;
+        let mut places = self.places.write().expect("lookups lock");
+        if places.len() >= MAX_PLACES {
+            places.clear();
+        }
+        places.insert(postcode.to_string(), (Instant::now(), code.clone()));
+        Ok(code)
+    }
 }
 
 pub fn closed() -> AppError {

@@ -18,6 +18,8 @@ use crate::services::mailer::{Draft, OutgoingEmail, SendError};
 use crate::state::AppState;
 
 const BATCH: i64 = 32;
+/// People's writes per commit above which the sender eases off.
+const RUSH: usize = 16;
 const MAX_ATTEMPTS: i64 = 25;
 pub const CONFIRM_LIFETIME_MS: i64 = 7 * DAY;
 
@@ -26,7 +28,14 @@ pub const CONFIRM_LIFETIME_MS: i64 = 7 * DAY;
 pub async fn run(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
     while !*stop.borrow() {
         match send_due(&state).await {
-            Ok(n) if n > 0 => continue,
+            Ok(n) if n > 0 => {
+                // During a rush of signers the emails wait a little, so the people signing
+                // do not: the batch just sent was written between their commits.
+                if state.db.foreground_load() >= RUSH {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                continue;
+            }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "outbox sender could not read the queue"),
         }
