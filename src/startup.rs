@@ -145,6 +145,7 @@ impl Application {
         let backfill = tokio::spawn(workers::backfill::run(self.state.clone()));
         let retention = tokio::spawn(workers::retention::run(self.state.db.clone(), workers::retention::Retention::from_config(&self.state.config)));
         let counts = tokio::spawn(crate::petition::counts::run(self.state.db.clone(), self.state.counts.clone()));
+        let milestones = tokio::spawn(workers::milestones::run(self.state.clone()));
         let limits = self.state.limits.clone();
         let forget = tokio::spawn(async move {
             loop {
@@ -161,6 +162,7 @@ impl Application {
         backfill.abort();
         retention.abort();
         counts.abort();
+        milestones.abort();
         forget.abort();
         result
     }

@@ -2,8 +2,10 @@
 // Quick exit: leave for a neutral site and replace this page in history so Back does not return.
 (function () {
   "use strict";
+  // replace() alone: it swaps this page out of history. (window.open(url, "_self") as well
+  // could commit first and leave this page behind Back; the referrer is already withheld by
+  // Referrer-Policy: no-referrer.)
   function leave(url) {
-    try { window.open(url, "_self", "noreferrer"); } catch (e) { /* fall through */ }
     window.location.replace(url);
   }
   document.addEventListener("DOMContentLoaded", function () {

@@ -3,6 +3,36 @@ use diesel::prelude::*;
 use crate::db::schema::milestones;
 use crate::db::DbConn;
 
+#[derive(Queryable, Selectable, Debug, Clone)]
+#[diesel(table_name = milestones)]
+pub struct Milestone {
+    pub id: i64,
+    pub campaign_id: i64,
+    pub threshold: i64,
+    pub reached_at: Option<i64>,
+}
+
+pub fn find(conn: &mut DbConn, id: i64) -> QueryResult<Option<Milestone>> {
+    milestones::table.find(id).select(Milestone::as_select()).first(conn).optional()
+}
+
+/// Rungs at or below `count` not yet marked reached.
+pub fn unreached_up_to(conn: &mut DbConn, campaign_id: i64, count: i64) -> QueryResult<Vec<Milestone>> {
+    milestones::table
+        .filter(milestones::campaign_id.eq(campaign_id))
+        .filter(milestones::reached_at.is_null())
+        .filter(milestones::threshold.le(count))
+        .order(milestones::threshold.asc())
+        .select(Milestone::as_select())
+        .load(conn)
+}
+
+/// Marks a rung reached; 1 only for the call that did it, so its email is queued once even
+/// with several instances checking.
+pub fn mark_reached(conn: &mut DbConn, id: i64, now: i64) -> QueryResult<usize> {
+    diesel::update(milestones::table.find(id).filter(milestones::reached_at.is_null())).set(milestones::reached_at.eq(now)).execute(conn)
+}
+
 pub fn insert(conn: &mut DbConn, campaign_id: i64, threshold: i64) -> QueryResult<usize> {
     diesel::insert_into(milestones::table)
         .values((milestones::campaign_id.eq(campaign_id), milestones::threshold.eq(threshold)))

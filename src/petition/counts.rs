@@ -46,6 +46,11 @@ impl Counts {
         self.reload.notify_one();
     }
 
+    /// Every campaign's confirmed count.
+    pub fn all(&self) -> Vec<(i64, i64)> {
+        self.confirmed.read().expect("counts lock").iter().map(|(c, n)| (*c, *n)).collect()
+    }
+
     pub fn version(&self) -> u64 {
         self.version.load(Ordering::Relaxed)
     }

@@ -27,5 +27,29 @@ pub fn compose(conn: &mut DbConn, kind: &str, signature_id: i64, public_url: &st
         "emails/signature_already_confirmed.txt"
     };
     let to = crate::services::mailer::mailbox(Some(&sig.name), &sig.email)?;
-    Ok(Some(Draft { to, template, ctx }))
+    Ok(Some(Draft { to, template, ctx, also_to: Vec::new() }))
+}
+
+/// To every active staff member: the campaign passed a milestone. `None` when there is no one to
+/// tell or the rung has gone.
+pub fn milestone(conn: &mut DbConn, milestone_id: i64, public_url: &str) -> Result<Option<Draft>, AppError> {
+    use crate::models::{milestones, staff};
+    let Some(m) = milestones::find(conn, milestone_id)? else { return Ok(None) };
+    let Some(campaign) = campaigns::find(conn, m.campaign_id)? else { return Ok(None) };
+    let mut recipients = Vec::new();
+    for s in staff::list(conn)?.into_iter().filter(|s| s.disabled_at.is_none()) {
+        recipients.push(crate::services::mailer::mailbox(Some(&s.name), &s.email)?);
+    }
+    if recipients.is_empty() {
+        return Ok(None);
+    }
+    let ladder = milestones::ladder(conn, campaign.id)?;
+    let mut ctx = tera::Context::new();
+    ctx.insert("campaign_title", &campaign.title);
+    ctx.insert("threshold", &crate::templates::format_thousands(m.threshold));
+    ctx.insert("next_target", &crate::templates::format_thousands(milestones::current_target(&ladder, m.threshold)));
+    ctx.insert("dashboard_url", &format!("{public_url}/admin/campaigns/{}/dashboard", campaign.slug));
+    ctx.insert("campaign_url", &format!("{public_url}/campaigns/{}", campaign.slug));
+    let to = recipients.remove(0);
+    Ok(Some(Draft { to, template: "emails/milestone_reached.txt", ctx, also_to: recipients }))
 }

@@ -75,6 +75,10 @@ fn answer(req: &HttpRequest, e: &Entry) -> HttpResponse {
         .is_some_and(|v| v.split(',').map(|t| t.trim().trim_start_matches("W/")).any(|t| t == "*" || t == e.etag.trim_start_matches("W/")));
     let mut res = if matches { HttpResponse::NotModified() } else { HttpResponse::Ok() };
     res.insert_header((header::ETAG, e.etag.as_str())).insert_header((header::CACHE_CONTROL, CACHE_CONTROL));
+    if e.built.content_type.starts_with("application/json") {
+        // Public numbers: any site may read them (the count widget does), without cookies.
+        res.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"));
+    }
     if matches {
         res.finish()
     } else {

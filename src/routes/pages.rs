@@ -20,6 +20,7 @@ use crate::templates::TEMPLATES;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(index)
         .service(campaign_page)
+        .service(share_image)
         .service(sign_form)
         .service(check_email)
         .service(signers)
@@ -139,6 +140,7 @@ async fn campaign_context(state: &AppState, slug: String) -> Result<(Campaign, t
         "open": detail.state == "open",
     }));
     ctx.insert("body_html", &markdown::to_safe_html(&campaign.body_md));
+    ctx.insert("public_url", &state.config.public_url);
     ctx.insert("count", &detail.signature_count);
     ctx.insert("target", &detail.target);
     ctx.insert("percent", &percent(detail.signature_count, detail.target));
@@ -160,6 +162,39 @@ async fn campaign_page(state: web::Data<AppState>, slug: web::Path<String>, req:
             ctx.insert("quick_exit_url", &state.config.quick_exit_url);
             let html = TEMPLATES.render("campaign.html", &ctx).map_err(|e| AppError::internal(anyhow::anyhow!("campaign page failed to render: {e:?}")))?;
             Ok(Built { body: html.into(), content_type: "text/html; charset=utf-8" })
+        })
+        .await;
+    page_result(&state, r)
+}
+
+/// The picture link previews show: the title and the count, drawn by Rally (no third party).
+#[get("/campaigns/{slug}/share.svg")]
+async fn share_image(state: web::Data<AppState>, slug: web::Path<String>, req: HttpRequest) -> HttpResponse {
+    let slug = slug.into_inner();
+    let version = state.counts.version();
+    let r = state
+        .public_cache
+        .respond(&req, format!("share:{slug}"), version, || async {
+            let counts = state.counts.clone();
+            let summary = state
+                .db
+                .read(move |conn| {
+                    let c = campaigns::find_by_slug(conn, &slug)?.filter(|c| c.state != "draft").ok_or_else(AppError::campaign_not_found)?;
+                    progress::summary(conn, &c, &counts)
+                })
+                .await?;
+            let mut lines: Vec<String> = textwrap::wrap(&summary.title, 34).into_iter().map(|l| l.into_owned()).collect();
+            if lines.len() > 3 {
+                lines.truncate(3);
+                lines[2].push('…');
+            }
+            let mut ctx = tera::Context::new();
+            ctx.insert("title", &summary.title);
+            ctx.insert("title_lines", &lines);
+            ctx.insert("count", &crate::templates::format_thousands(summary.signature_count));
+            ctx.insert("target", &crate::templates::format_thousands(summary.target));
+            let svg = TEMPLATES.render("share.svg", &ctx).map_err(|e| AppError::internal(anyhow::anyhow!("share image failed to render: {e:?}")))?;
+            Ok(Built { body: svg.into(), content_type: "image/svg+xml" })
         })
         .await;
     page_result(&state, r)

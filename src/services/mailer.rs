@@ -42,6 +42,7 @@ pub struct OutgoingEmail {
     pub reply_to: Option<Mailbox>,
     /// Shown as the From display name (e.g. a letter writer's name); the address stays ours.
     pub from_name: Option<String>,
+    pub also_to: Vec<Mailbox>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,8 +54,6 @@ pub enum SendError {
     Transient(String),
 }
 
-/// A stored name and address as a recipient. Addresses were checked when they were given, so a
-/// failure here is ours, not the supporter's.
 /// An email still to be written from its template. It is prepared inside a database transaction
 /// (which may make link tokens) and rendered after it, so the single writer is not kept busy
 /// rendering text.
@@ -62,15 +61,19 @@ pub struct Draft {
     pub to: Mailbox,
     pub template: &'static str,
     pub ctx: tera::Context,
+    /// Further recipients on the same message (staff notices go to every staff member at once).
+    pub also_to: Vec<Mailbox>,
 }
 
 impl Draft {
     pub fn render(self) -> Result<OutgoingEmail, crate::error::AppError> {
         let (subject, body) = crate::templates::render_email(self.template, &self.ctx).map_err(crate::error::AppError::internal)?;
-        Ok(OutgoingEmail { to: self.to, subject, body, reply_to: None, from_name: None })
+        Ok(OutgoingEmail { to: self.to, subject, body, reply_to: None, from_name: None, also_to: self.also_to })
     }
 }
 
+/// A stored name and address as a recipient. Addresses were checked when they were given, so a
+/// failure here is ours, not the supporter's.
 pub fn mailbox(name: Option<&str>, email: &str) -> Result<Mailbox, crate::error::AppError> {
     let address = email.parse().map_err(|e| crate::error::AppError::internal(anyhow::anyhow!("stored address does not parse: {e}")))?;
     Ok(Mailbox::new(name.map(str::to_string), address))
@@ -110,6 +113,9 @@ impl Mailer {
             .message_id(Some(message_id))
             .date_now()
             .header(ContentType::TEXT_PLAIN);
+        for also in email.also_to {
+            builder = builder.to(also);
+        }
         if let Some(reply_to) = email.reply_to {
             builder = builder.reply_to(reply_to);
         }

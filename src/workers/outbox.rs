@@ -179,6 +179,7 @@ fn compose(conn: &mut DbConn, row: &OutboxRow, public_url: &str, pace: i64) -> R
         CONFIRM_EMAIL | ALREADY_SIGNED_EMAIL => Ok(step(petition::emails::compose(conn, &row.kind, row.subject_id, public_url, now)?)),
         LETTER_CONFIRM_EMAIL => Ok(step(letter_emails::confirmation(conn, row.subject_id, public_url, now)?)),
         COPY_EMAIL => Ok(step(letter_emails::copy(conn, row.subject_id, public_url, now)?)),
+        crate::workers::milestones::REACHED_EMAIL => Ok(step(petition::emails::milestone(conn, row.subject_id, public_url)?)),
         FAILED_EMAIL => Ok(step(letter_emails::undeliverable(conn, row.subject_id, public_url, now)?)),
         DELIVERY => {
             let Some(letter) = letters::find(conn, row.subject_id)? else { return Ok(Step::Skip) };

@@ -18,6 +18,7 @@ mod fuzzing;
 mod hot_path;
 mod instances;
 mod letters;
+mod milestones;
 mod mps;
 mod operations;
 mod pages;

@@ -35,6 +35,7 @@ fn describe(kind: &str) -> (&'static str, &'static str) {
         LETTER_CONFIRM_EMAIL => ("Letter confirmation", "letter"),
         DELIVERY => ("Letter to its target", "letter"),
         COPY_EMAIL => ("Copy of a letter to its writer", "letter"),
+        crate::workers::milestones::REACHED_EMAIL => ("Milestone notice to staff", "milestone"),
         _ => ("Other email", "item"),
     }
 }
