@@ -21,6 +21,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(index)
         .service(campaign_page)
         .service(share_image)
+        .service(constituencies_page)
         .service(sign_form)
         .service(check_email)
         .service(signers)
@@ -197,6 +198,93 @@ async fn share_image(state: web::Data<AppState>, slug: web::Path<String>, req: H
             Ok(Built { body: svg.into(), content_type: "image/svg+xml" })
         })
         .await;
+    page_result(&state, r)
+}
+
+#[derive(serde::Deserialize)]
+struct ConstituencyQuery {
+    postcode: Option<String>,
+    q: Option<String>,
+    sort: Option<String>,
+}
+
+#[derive(Serialize)]
+struct NearYou {
+    name: String,
+    count: i64,
+    mp: Option<String>,
+    party: Option<String>,
+}
+
+/// "How many people near me have signed, and who is my MP?", and every constituency's count,
+/// sortable and searchable, all without JavaScript.
+#[get("/campaigns/{slug}/constituencies")]
+async fn constituencies_page(state: web::Data<AppState>, slug: web::Path<String>, query: web::Query<ConstituencyQuery>, req: HttpRequest) -> HttpResponse {
+    let r = async {
+        let (counts, tables) = (state.counts.clone(), state.breakdowns.clone());
+        let wanted = slug.into_inner();
+        let (campaign, detail) = state
+            .db
+            .read(move |conn| {
+                let c = campaigns::find_by_slug(conn, &wanted)?.filter(|c| c.state != "draft").ok_or_else(AppError::campaign_not_found)?;
+                let d = progress::public_detail(conn, &c, &counts, &tables)?;
+                Ok((c, d))
+            })
+            .await?;
+        let query = query.into_inner();
+        let postcode_text = query.postcode.unwrap_or_default().chars().take(20).collect::<String>();
+        let mut postcode_error = None;
+        let mut found = None;
+        if !postcode_text.trim().is_empty() {
+            state.limits.check(Action::PostcodeLookup, &req)?;
+            match crate::domain::UkPostcode::parse(&postcode_text) {
+                Err(problem) => postcode_error = Some(problem),
+                Ok(postcode) => match crate::lookup::constituency_for(&state, &postcode).await {
+                    Ok(crate::lookup::Place::Found { ons_code, name }) => {
+                        let count = detail.signatures_by_constituency.iter().find(|r| r.ons_code == ons_code).map_or(0, |r| r.signature_count);
+                        let (mp, party) = match crate::mps::mp_for(&state, &ons_code).await {
+                            Ok(crate::mps::MpStatus::Known(mp)) => (Some(mp.name), mp.party),
+                            _ => (None, None),
+                        };
+                        found = Some(NearYou { name, count, mp, party });
+                    }
+                    Ok(crate::lookup::Place::Terminated) => postcode_error = Some("That postcode is no longer in use. Try the postcode you use now.".into()),
+                    Ok(crate::lookup::Place::NotFound) => postcode_error = Some("We couldn't find that postcode. Check it and try again.".into()),
+                    Err(e) => postcode_error = Some(e.message()),
+                },
+            }
+        }
+        let q = query.q.unwrap_or_default().trim().chars().take(100).collect::<String>();
+        let needle = q.to_lowercase();
+        let mut rows: Vec<_> = detail
+            .signatures_by_constituency
+            .into_iter()
+            .filter(|r| needle.is_empty() || r.name.to_lowercase().contains(&needle) || r.mp.as_deref().is_some_and(|m| m.to_lowercase().contains(&needle)))
+            .collect();
+        let (sort, sort_label) = match query.sort.as_deref() {
+            Some("name") => ("name", "constituency name"),
+            Some("mp") => ("mp", "MP's name"),
+            _ => ("count", "number of signatures, most first"),
+        };
+        match sort {
+            "name" => rows.sort_by(|a, b| a.name.cmp(&b.name)),
+            "mp" => rows.sort_by(|a, b| a.mp.cmp(&b.mp).then_with(|| a.name.cmp(&b.name))),
+            _ => {} // already most first
+        }
+        let mut ctx = tera::Context::new();
+        ctx.insert("campaign", &serde_json::json!({"slug": campaign.slug, "title": campaign.title, "open": detail.state == "open"}));
+        ctx.insert("count", &detail.signature_count);
+        ctx.insert("postcode", &postcode_text);
+        ctx.insert("postcode_error", &postcode_error);
+        ctx.insert("found", &found);
+        ctx.insert("q", &q);
+        ctx.insert("sort", sort);
+        ctx.insert("sort_label", sort_label);
+        ctx.insert("rows", &rows);
+        let status = if postcode_error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+        Ok(render(&state, status, "constituencies.html", ctx))
+    }
+    .await;
     page_result(&state, r)
 }
 

@@ -58,6 +58,10 @@ async fn supporter_pages_have_no_serious_accessibility_problems() {
     check("write", audit(&b, &axe, "write").await);
     b.goto(&app.url("/privacy")).await.unwrap();
     check("privacy", audit(&b, &axe, "privacy").await);
+    b.goto(&app.url(&format!("/campaigns/{SLUG}/constituencies?postcode=GU11+1AA"))).await.unwrap();
+    check("constituencies", audit(&b, &axe, "constituencies").await);
+    b.goto(&app.url(&format!("/campaigns/{SLUG}/constituencies?postcode=nonsense"))).await.unwrap();
+    check("constituencies with an error", audit(&b, &axe, "constituencies with an error").await);
 
     app.sign(&signer("Axe Tester", "axe@example.com", "GU11 1AA")).await;
     let token = app.wait_for_emails("axe@example.com", 1).await[0].confirm_token();
@@ -68,7 +72,7 @@ async fn supporter_pages_have_no_serious_accessibility_problems() {
     check("thank-you", audit(&b, &axe, "thank-you").await);
     // 400 % zoom of a 1280-pixel window is a 320-pixel viewport: nothing may need sideways scrolling.
     b.set_window_size(320, 800).await.unwrap();
-    for path in ["/".to_string(), format!("/campaigns/{SLUG}"), format!("/campaigns/{SLUG}/write?postcode=GU11+1AA"), "/privacy".to_string()] {
+    for path in ["/".to_string(), format!("/campaigns/{SLUG}"), format!("/campaigns/{SLUG}/write?postcode=GU11+1AA"), "/privacy".to_string(), format!("/campaigns/{SLUG}/constituencies?postcode=GU11+1AA")] {
         b.goto(&app.url(&path)).await.unwrap();
         let widths = b.execute("return [document.documentElement.scrollWidth, window.innerWidth];", vec![]).await.unwrap();
         let (scroll, inner) = (widths[0].as_i64().unwrap(), widths[1].as_i64().unwrap());

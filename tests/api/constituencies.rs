@@ -102,3 +102,45 @@ on_both_backends!(postcode_lookup_answers_per_contract, |app: TestApp| async mov
     assert_eq!(down.status(), 503);
     assert_eq!(down.json::<serde_json::Value>().await.unwrap()["error"], "lookup_unavailable");
 });
+
+on_both_backends!(a_supporter_finds_their_constituency_and_browses_the_table, |app: TestApp| async move {
+    app.postcode_exists("NE1 4ST", "E14001402", "Newcastle upon Tyne Central and West").await;
+    app.postcode_exists("SW1A 1AA", "E14001172", "Cities of London and Westminster").await;
+    for (email, pc) in [("a@example.com", "NE1 4ST"), ("b@example.com", "NE1 4ST"), ("c@example.com", "SW1A 1AA")] {
+        assert_eq!(app.sign(&signer("Someone", email, pc)).await.status(), 202);
+        confirm(&app, email).await;
+    }
+    let page = format!("/campaigns/{SLUG}/constituencies");
+    app.eventually("all three placed and shown", || async {
+        let html = app.get(&page).await.text().await.unwrap();
+        html.contains("Newcastle upon Tyne Central and West") && html.contains("Cities of London and Westminster")
+    })
+    .await;
+    app.sql("INSERT INTO members (id, ons_code, name, party, email, updated_at) VALUES (4821, 'E14001402', 'Chi Onwurah', 'Labour', NULL, 1)").await;
+    // The table shows each constituency's MP once the page's second-long cache has turned over.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    // The campaign page offers the box; its answer names the count and the MP.
+    assert!(app.get(&format!("/campaigns/{SLUG}")).await.text().await.unwrap().contains(&format!(r#"action="/campaigns/{SLUG}/constituencies""#)));
+    let res = app.get(&format!("{page}?postcode=ne1+4st")).await;
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("<strong>2</strong> people in Newcastle upon Tyne Central and West have signed."), "{html}");
+    assert!(html.contains("Your MP is Chi Onwurah (Labour)."));
+
+    // Sorted by count (most first) by default, by name on request; searchable by place or MP.
+    let by_count = app.get(&page).await.text().await.unwrap();
+    assert!(by_count.find("Newcastle").unwrap() < by_count.find("Cities of London").unwrap());
+    let by_name = app.get(&format!("{page}?sort=name")).await.text().await.unwrap();
+    assert!(by_name.find("Cities of London").unwrap() < by_name.find("Newcastle").unwrap());
+    let search = app.get(&format!("{page}?q=onwurah")).await.text().await.unwrap();
+    assert!(search.contains("Newcastle") && !search.contains("<td>Cities of London"));
+    assert!(app.get(&format!("{page}?q=nowhere")).await.text().await.unwrap().contains("No constituency or MP matches"));
+
+    // A postcode that is not one is answered next to the field.
+    let bad = app.get(&format!("{page}?postcode=12345")).await;
+    assert_eq!(bad.status(), 422);
+    let html = bad.text().await.unwrap();
+    assert!(html.contains(r#"id="postcode-error""#) && html.contains("aria-invalid=\"true\""));
+    assert_eq!(app.get("/campaigns/no-such-campaign/constituencies").await.status(), 404);
+});
