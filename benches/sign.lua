@@ -1,5 +1,5 @@
 -- wrk script: every request signs with a new email address, as a rush of real supporters would,
--- then prints the figures load.sh reads.
+-- then prints the figures load.sh reads (report.lua's `done`).
 local counter = 0
 
 function setup(thread)
@@ -14,10 +14,5 @@ request = function()
   return wrk.format("POST", nil, { ["Content-Type"] = "application/json" }, body)
 end
 
-done = function(summary, latency, requests)
-  local seconds = summary.duration / 1000000
-  local e = summary.errors
-  io.write(string.format("rps %.0f\n", summary.requests / seconds))
-  io.write(string.format("p99_ms %.2f\n", latency:percentile(99) / 1000))
-  io.write(string.format("errors %d\n", e.connect + e.read + e.write + e.timeout + e.status))
-end
+-- The same figures as every other row.
+dofile("benches/report.lua")

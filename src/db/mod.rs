@@ -178,9 +178,8 @@ impl Db {
         match &self.group {
             Some(group) => group.write_together(together, item).await,
             None => {
-                let answer = run(self.write.clone(), move |conn| conn.transaction(|c| together(c, vec![item]))).await?;
-                let value = answer.into_iter().next().ok_or_else(|| AppError::internal(anyhow::anyhow!("a grouped write gave no answer")))??;
-                Ok(*value.downcast::<T>().map_err(|_| AppError::internal(anyhow::anyhow!("a grouped write answered with the wrong type")))?)
+                let answers = run(self.write.clone(), move |conn| conn.transaction(|c| together(c, vec![item]))).await?;
+                writer::unbox(answers.into_iter().next().ok_or_else(|| AppError::internal(anyhow::anyhow!("a grouped write gave no answer")))?)
             }
         }
     }

@@ -98,9 +98,13 @@ impl GroupWriter {
     async fn send<T: Send + 'static>(&self, kind: Kind, background: bool) -> Result<T, AppError> {
         let (reply, answer) = oneshot::channel();
         self.jobs.send(Job { kind, reply, background }).await.map_err(|_| stopped())?;
-        let value = answer.await.map_err(|_| stopped())??;
-        Ok(*value.downcast::<T>().expect("the writer answers with the type it was asked for"))
+        unbox(answer.await.map_err(|_| stopped())?)
     }
+}
+
+/// A caller's answer as the type it asked for.
+pub(super) fn unbox<T: 'static>(answer: Answer) -> Result<T, AppError> {
+    answer?.downcast::<T>().map(|v| *v).map_err(|_| AppError::internal(anyhow::anyhow!("a write answered with the wrong type")))
 }
 
 fn stopped() -> AppError {

@@ -27,22 +27,7 @@ pub struct Signature {
     pub invalidated_at: Option<i64>,
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = signatures)]
-pub struct NewSignature<'a> {
-    pub campaign_id: i64,
-    pub name: &'a str,
-    pub email: &'a str,
-    pub email_key: &'a str,
-    pub postcode: &'a str,
-    pub ons_code: Option<&'a str>,
-    pub updates_opt_in: bool,
-    pub show_name: bool,
-    pub state: &'a str,
-    pub created_at: i64,
-}
-
-/// A new signature, owned, for inserting many at once.
+/// A new signature, for `insert_new_many`.
 #[derive(Debug, Clone)]
 pub struct Fresh {
     pub campaign_id: i64,
@@ -113,10 +98,6 @@ pub fn insert_new_many(conn: &mut DbConn, fresh: &[Fresh]) -> QueryResult<Vec<Op
     let mut ids: std::collections::HashMap<(i64, String), i64> = inserted.into_iter().map(|r| ((r.campaign_id, r.email_key), r.id)).collect();
     // The first of several with one mailbox took the row; the others are repeats.
     Ok(fresh.iter().map(|f| ids.remove(&(f.campaign_id, f.email_key.clone()))).collect())
-}
-
-pub fn insert(conn: &mut DbConn, new: &NewSignature) -> QueryResult<i64> {
-    diesel::insert_into(signatures::table).values(new).returning(signatures::id).get_result(conn)
 }
 
 pub fn find(conn: &mut DbConn, id: i64) -> QueryResult<Option<Signature>> {

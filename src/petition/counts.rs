@@ -1,15 +1,13 @@
 //! Confirmed-signature counts kept in memory, so reading a count never runs `COUNT(*)`.
 //!
-//! Built from the database at start-up; a confirmation adds one the moment it commits; rarer
-//! changes (staff invalidating, a supporter's data deleted) ask for a reload, and a reload also
-//! runs on a timer: every second on PostgreSQL, where other instances confirm signatures too,
-//! and every 30 seconds on SQLite as a safety net for changes made outside this process.
+//! Built from the database at start-up; confirming, invalidating, restoring and deleting on
+//! request move it the moment they commit; and it is reloaded on a timer: every second on
+//! PostgreSQL, where other instances confirm signatures too, and every 30 seconds on SQLite as a
+//! safety net for changes made outside this process.
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
-
-use tokio::sync::Notify;
 
 use crate::db::{Backend, Db, DbConn};
 use crate::error::AppError;
@@ -20,7 +18,6 @@ pub struct Counts {
     confirmed: RwLock<HashMap<i64, i64>>,
     /// Bumped on every change, so cached pages can tell they are out of date.
     version: AtomicU64,
-    reload: Notify,
 }
 
 impl Counts {
@@ -38,12 +35,6 @@ impl Counts {
     pub fn add(&self, campaign_id: i64, delta: i64) {
         *self.confirmed.write().expect("counts lock").entry(campaign_id).or_insert(0) += delta;
         self.version.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Something changed that is simpler to recount than to track: reload soon.
-    pub fn changed(&self) {
-        self.version.fetch_add(1, Ordering::Relaxed);
-        self.reload.notify_one();
     }
 
     /// Every campaign's confirmed count.
@@ -68,17 +59,14 @@ fn read_all(conn: &mut DbConn) -> Result<HashMap<i64, i64>, AppError> {
     Ok(signatures::confirmed_by_campaign(conn)?.into_iter().collect())
 }
 
-/// Reloads the counts when asked and on a timer.
+/// Reloads the counts on a timer.
 pub async fn run(db: Db, counts: Arc<Counts>) {
     let every = match db.backend {
         Backend::Postgres => Duration::from_secs(1),
         Backend::Sqlite => Duration::from_secs(30),
     };
     loop {
-        tokio::select! {
-            _ = counts.reload.notified() => {}
-            _ = tokio::time::sleep(every) => {}
-        }
+        tokio::time::sleep(every).await;
         match db.read(read_all).await {
             Ok(fresh) => counts.replace(fresh),
             Err(e) => tracing::warn!(error = %e, "could not reload the signature counts"),

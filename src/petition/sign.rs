@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
-use crate::db::{is_unique_violation, Db, DbConn};
+use crate::db::{Db, DbConn};
 use crate::domain::{EmailAddress, PersonName, UkPostcode};
 use crate::error::{AppError, FieldErrors};
 use crate::models::campaigns::{self, Campaign, CampaignState};
@@ -75,59 +75,32 @@ pub async fn sign(state: &AppState, slug: &str, req: SignatureRequest) -> Result
         email: req.email.as_str().to_string(),
         email_key: req.email.mailbox_key(),
         postcode: req.postcode.as_str().to_string(),
-        ons_code: ons_code.clone(),
+        ons_code,
         updates_opt_in: req.updates_opt_in,
         show_name: req.show_name,
         created_at: now_ms(),
     };
-    let new_id: Option<i64> = state.db.write_together(insert_fresh, Box::new(fresh)).await?;
-    if new_id.is_some() {
-        state.outbox_wake.notify_one();
-        if needs_place {
-            state.backfill_wake.notify_one();
-        }
-        return Ok(());
-    }
-    // A mailbox that has signed before: the repeat path below decides which email it gets.
-    let attempt = |req: SignatureRequest, ons_code: Option<String>| {
-        state.db.write(move |conn| {
-            let now = now_ms();
-            let key = req.email.mailbox_key();
-            match signatures::find_by_mailbox(conn, campaign_id, &key)? {
-                None => {
-                    let id = signatures::insert(
-                        conn,
-                        &signatures::NewSignature {
-                            campaign_id,
-                            name: req.name.as_str(),
-                            email: req.email.as_str(),
-                            email_key: &key,
-                            postcode: req.postcode.as_str(),
-                            ons_code: ons_code.as_deref(),
-                            updates_opt_in: req.updates_opt_in,
-                            show_name: req.show_name,
-                            state: signatures::PENDING,
-                            created_at: now,
-                        },
-                    )?;
-                    outbox::enqueue(conn, CONFIRM_EMAIL, id, now)?;
-                    Ok(true)
-                }
-                Some(existing) => {
-                    let recent = outbox::count_since(conn, &[CONFIRM_EMAIL, ALREADY_SIGNED_EMAIL], existing.id, now - DAY)?;
-                    if recent < EMAILS_PER_DAY {
-                        let kind = if existing.state == signatures::PENDING { CONFIRM_EMAIL } else { ALREADY_SIGNED_EMAIL };
-                        outbox::enqueue(conn, kind, existing.id, now)?;
+    let inserted = match state.db.write_together::<Result<i64, signatures::Fresh>>(insert_fresh, Box::new(fresh)).await? {
+        Ok(_) => true,
+        // A mailbox that has signed before: decide which email it gets. (If its signature has
+        // just been deleted on request, this is a new signer again.)
+        Err(fresh) => state
+            .db
+            .write(move |conn| {
+                let now = now_ms();
+                match signatures::find_by_mailbox(conn, campaign_id, &fresh.email_key)? {
+                    None => Ok(insert_and_queue(conn, std::slice::from_ref(&fresh))?[0].is_some()),
+                    Some(existing) => {
+                        let recent = outbox::count_since(conn, &[CONFIRM_EMAIL, ALREADY_SIGNED_EMAIL], existing.id, now - DAY)?;
+                        if recent < EMAILS_PER_DAY {
+                            let kind = if existing.state == signatures::PENDING { CONFIRM_EMAIL } else { ALREADY_SIGNED_EMAIL };
+                            outbox::enqueue(conn, kind, existing.id, now)?;
+                        }
+                        Ok(false)
                     }
-                    Ok(false)
                 }
-            }
-        })
-    };
-    // Two identical requests racing on PostgreSQL: the loser sees the winner's row on retry.
-    let inserted = match attempt(req.clone(), ons_code.clone()).await {
-        Err(e) if is_unique_violation(&e) => attempt(req, ons_code).await?,
-        other => other?,
+            })
+            .await?,
     };
     state.outbox_wake.notify_one();
     if inserted && needs_place {
@@ -136,18 +109,26 @@ pub async fn sign(state: &AppState, slug: &str, req: SignatureRequest) -> Result
     Ok(())
 }
 
+/// Inserts the signers whose mailbox has not signed (ON CONFLICT DO NOTHING, so a twin request
+/// racing on PostgreSQL is a repeat, not an error) and queues their confirmation emails.
+fn insert_and_queue(conn: &mut DbConn, fresh: &[signatures::Fresh]) -> Result<Vec<Option<i64>>, AppError> {
+    let ids = signatures::insert_new_many(conn, fresh)?;
+    let new: Vec<i64> = ids.iter().flatten().copied().collect();
+    outbox::enqueue_many(conn, CONFIRM_EMAIL, &new, now_ms())?;
+    Ok(ids)
+}
+
 /// Inserts a batch's new signers and queues their confirmation emails: two statements for the
-/// whole batch. Answers each with its new id, or `None` for a mailbox that has signed already.
+/// whole batch. Answers each with its new id, or gives the signer back (`Err`) for a mailbox that
+/// has signed already.
 fn insert_fresh(conn: &mut DbConn, items: Vec<Box<dyn Any + Send>>) -> Result<Vec<Result<Box<dyn Any + Send>, AppError>>, AppError> {
     let fresh: Vec<signatures::Fresh> = items
         .into_iter()
         .map(|item| item.downcast::<signatures::Fresh>().map(|f| *f).map_err(|_| AppError::internal(anyhow::anyhow!("not a signature"))))
         .collect::<Result<_, _>>()?;
-    let ids = signatures::insert_new_many(conn, &fresh)?;
-    let now = now_ms();
-    let new: Vec<i64> = ids.iter().flatten().copied().collect();
-    outbox::enqueue_many(conn, CONFIRM_EMAIL, &new, now)?;
-    Ok(ids.into_iter().map(|id| Ok(Box::new(id) as Box<dyn Any + Send>)).collect())
+    let ids = insert_and_queue(conn, &fresh)?;
+    // A repeat gets its signer back, for the path that decides which email it gets.
+    Ok(ids.into_iter().zip(fresh).map(|(id, f)| Ok(Box::new(id.ok_or(f)) as Box<dyn Any + Send>)).collect())
 }
 
 /// What signing reads, remembered briefly so a rush of signers does not read the same campaign

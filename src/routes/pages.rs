@@ -31,15 +31,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Renders a page with what every page needs (quick exit, site name).
-pub fn render(state: &AppState, status: StatusCode, template: &str, mut ctx: tera::Context) -> HttpResponse {
-    ctx.insert("quick_exit_url", &state.config.quick_exit_url);
-    match TEMPLATES.render(template, &ctx) {
+pub fn render(state: &AppState, status: StatusCode, template: &str, ctx: tera::Context) -> HttpResponse {
+    match page_html(state, template, ctx) {
         Ok(html) => HttpResponse::build(status).content_type("text/html; charset=utf-8").body(html),
         Err(e) => {
             tracing::error!(template, error = ?e, "page failed to render");
             HttpResponse::InternalServerError().content_type("text/plain; charset=utf-8").body("Something went wrong on our side.")
         }
     }
+}
+
+/// A page's HTML, with what every page needs (the quick exit).
+fn page_html(state: &AppState, template: &str, mut ctx: tera::Context) -> tera::Result<String> {
+    ctx.insert("quick_exit_url", &state.config.quick_exit_url);
+    TEMPLATES.render(template, &ctx)
 }
 
 /// An error as a page, with the same words the API would use.
@@ -159,9 +164,8 @@ async fn campaign_page(state: web::Data<AppState>, slug: web::Path<String>, req:
     let r = state
         .public_cache
         .respond(&req, format!("page:campaign:{slug}"), version, || async {
-            let (_, mut ctx) = campaign_context(&state, slug).await?;
-            ctx.insert("quick_exit_url", &state.config.quick_exit_url);
-            let html = TEMPLATES.render("campaign.html", &ctx).map_err(|e| AppError::internal(anyhow::anyhow!("campaign page failed to render: {e:?}")))?;
+            let (_, ctx) = campaign_context(&state, slug).await?;
+            let html = page_html(&state, "campaign.html", ctx).map_err(|e| AppError::internal(anyhow::anyhow!("campaign page failed to render: {e:?}")))?;
             Ok(Built { body: html.into(), content_type: "text/html; charset=utf-8" })
         })
         .await;

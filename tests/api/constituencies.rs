@@ -7,17 +7,12 @@ use wiremock::{Mock, ResponseTemplate};
 use crate::helpers::*;
 use crate::on_both_backends;
 
-async fn confirm(app: &TestApp, email: &str) {
-    let token = app.wait_for_emails(email, 1).await[0].confirm_token();
-    assert_eq!(app.post_json("/api/confirmations", &json!({"token": token})).await.status(), 200);
-}
-
 on_both_backends!(confirmed_signatures_are_counted_by_constituency, |app: TestApp| async move {
     app.postcode_exists("NE1 4ST", "E14001402", "Newcastle upon Tyne Central and West").await;
     app.postcode_exists("SW1A 1AA", "E14001172", "Cities of London and Westminster").await;
     for (email, pc) in [("a@example.com", "NE1 4ST"), ("b@example.com", "ne14st"), ("c@example.com", "SW1A 1AA")] {
         assert_eq!(app.sign(&signer("Someone", email, pc)).await.status(), 202);
-        confirm(&app, email).await;
+        app.confirm_from_email(email).await;
     }
     app.sign(&signer("Unconfirmed", "d@example.com", "SW1A 1AA")).await;
     app.eventually("all three placed", || async {
@@ -44,7 +39,7 @@ on_both_backends!(signing_never_waits_for_a_slow_or_dead_postcode_service, |app:
     let start = Instant::now();
     assert_eq!(app.sign(&signer("Slow Sam", "sam@example.com", "NE1 4ST")).await.status(), 202);
     assert!(start.elapsed() < Duration::from_secs(1), "answered in {:?}", start.elapsed());
-    confirm(&app, "sam@example.com").await;
+    app.confirm_from_email("sam@example.com").await;
     assert_eq!(app.count().await, 1, "counted before its constituency is known");
 
     // Down with 500s, then back: the backfill fills the constituency in later.
@@ -53,7 +48,7 @@ on_both_backends!(signing_never_waits_for_a_slow_or_dead_postcode_service, |app:
     let start = Instant::now();
     assert_eq!(app.sign(&signer("Down Dora", "dora@example.com", "NE1 4ST")).await.status(), 202);
     assert!(start.elapsed() < Duration::from_secs(1));
-    confirm(&app, "dora@example.com").await;
+    app.confirm_from_email("dora@example.com").await;
     app.postcodes.reset().await;
     app.postcode_exists("NE1 4ST", "E14001402", "Newcastle upon Tyne Central and West").await;
     app.postcode_exists("SW1A 1AA", "E14001172", "Cities of London and Westminster").await;
@@ -108,7 +103,7 @@ on_both_backends!(a_supporter_finds_their_constituency_and_browses_the_table, |a
     app.postcode_exists("SW1A 1AA", "E14001172", "Cities of London and Westminster").await;
     for (email, pc) in [("a@example.com", "NE1 4ST"), ("b@example.com", "NE1 4ST"), ("c@example.com", "SW1A 1AA")] {
         assert_eq!(app.sign(&signer("Someone", email, pc)).await.status(), 202);
-        confirm(&app, email).await;
+        app.confirm_from_email(email).await;
     }
     let page = format!("/campaigns/{SLUG}/constituencies");
     app.eventually("all three placed and shown", || async {

@@ -416,6 +416,18 @@ impl TestApp {
         self.post_json(&format!("/api/campaigns/{SLUG}/signatures"), body).await
     }
 
+    /// Confirms `email`'s signature from the link in the first email it received.
+    pub async fn confirm_from_email(&self, email: &str) {
+        let token = self.wait_for_emails(email, 1).await[0].confirm_token();
+        assert_eq!(self.post_json("/api/confirmations", &json!({"token": token})).await.status(), 200);
+    }
+
+    /// Signs (expecting 202) and confirms from the emailed link.
+    pub async fn sign_and_confirm(&self, body: &Value) {
+        assert_eq!(self.sign(body).await.status(), 202, "{body}");
+        self.confirm_from_email(body["email"].as_str().expect("the body has an email")).await;
+    }
+
     pub async fn count(&self) -> i64 {
         self.get_json(&format!("/api/campaigns/{SLUG}")).await["signature_count"].as_i64().unwrap()
     }

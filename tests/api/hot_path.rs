@@ -33,12 +33,6 @@ macro_rules! crowd_test {
     };
 }
 
-async fn sign_and_confirm(app: &TestApp, email: &str) {
-    assert_eq!(app.sign(&signer("Pat Example", email, "SW1A 1AA")).await.status(), 202);
-    let token = app.wait_for_emails(email, 1).await[0].confirm_token();
-    assert_eq!(app.post_json("/api/confirmations", &json!({"token": token})).await.status(), 200);
-}
-
 crowd_test!(a_crowd_signing_at_once_is_each_stored_once, |app: TestApp| async move {
     let app = &app;
     let answers = join_all((0..200).map(|i| async move { app.sign(&signer("Crowd Member", &format!("crowd{i}@example.com"), "SW1A 1AA")).await.status().as_u16() })).await;
@@ -71,15 +65,15 @@ on_both_backends!(a_confirmation_shows_in_the_count_at_once, |app: TestApp| asyn
     // A reader made the count cached just before.
     assert_eq!(app.count().await, 0);
     let _ = app.get(&format!("/campaigns/{SLUG}")).await;
-    sign_and_confirm(&app, "now@example.com").await;
+    app.sign_and_confirm(&signer("Pat Example", "now@example.com", "SW1A 1AA")).await;
     assert_eq!(app.count().await, 1, "the JSON shows it straight away");
     let page = app.get(&format!("/campaigns/{SLUG}")).await.text().await.unwrap();
     assert!(page.contains("<strong>1</strong> has signed"), "and so does the page");
 });
 
 on_both_backends!(counts_are_rebuilt_from_the_database_at_start_up, |app: TestApp| async move {
-    sign_and_confirm(&app, "one@example.com").await;
-    sign_and_confirm(&app, "two@example.com").await;
+    app.sign_and_confirm(&signer("Pat Example", "one@example.com", "SW1A 1AA")).await;
+    app.sign_and_confirm(&signer("Pat Example", "two@example.com", "SW1A 1AA")).await;
     let url = app.db_url.clone();
     // A second instance on the same database never saw those confirmations happen.
     let second = spawn_app_with(if url.starts_with("postgres") { Backend::Postgres } else { Backend::Sqlite }, |m| {
@@ -104,7 +98,7 @@ on_both_backends!(public_reads_carry_validators_a_cdn_can_use, |app: TestApp| as
     // A new confirmation changes the representation, so the old validator no longer matches.
     let path = format!("/api/campaigns/{SLUG}");
     let etag = app.get(&path).await.headers()["etag"].to_str().unwrap().to_string();
-    sign_and_confirm(&app, "changes@example.com").await;
+    app.sign_and_confirm(&signer("Pat Example", "changes@example.com", "SW1A 1AA")).await;
     let res = app.client.get(app.url(&path)).header("If-None-Match", &etag).send().await.unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.json::<serde_json::Value>().await.unwrap()["signature_count"], 1);

@@ -5,12 +5,6 @@ use serde_json::json;
 use crate::helpers::*;
 use crate::on_both_backends;
 
-async fn sign_and_confirm(app: &TestApp, email: &str) {
-    assert_eq!(app.sign(&signer("Milly Stone", email, "SW1A 1AA")).await.status(), 202);
-    let token = app.wait_for_emails(email, 1).await[0].confirm_token();
-    assert_eq!(app.post_json("/api/confirmations", &json!({"token": token})).await.status(), 200);
-}
-
 on_both_backends!(passing_a_milestone_moves_the_target_and_tells_staff_once, |app: TestApp| async move {
     // A short ladder so a test can climb it: 2, then 5.
     app.sql(&format!(
@@ -22,9 +16,9 @@ on_both_backends!(passing_a_milestone_moves_the_target_and_tells_staff_once, |ap
     app.add_staff("lead@campaign.example", "Lead Campaigner", "admin").await;
     app.add_staff("helper@campaign.example", "Helper", "editor").await;
 
-    sign_and_confirm(&app, "one@example.com").await;
+    app.sign_and_confirm(&signer("Milly Stone", "one@example.com", "SW1A 1AA")).await;
     assert_eq!(app.get_json(&format!("/api/campaigns/{SLUG}")).await["target"], 2);
-    sign_and_confirm(&app, "two@example.com").await;
+    app.sign_and_confirm(&signer("Milly Stone", "two@example.com", "SW1A 1AA")).await;
     assert_eq!(app.get_json(&format!("/api/campaigns/{SLUG}")).await["target"], 5, "the next rung is the target at once");
 
     let notice = app.wait_for_emails("lead@campaign.example", 1).await;
@@ -34,7 +28,7 @@ on_both_backends!(passing_a_milestone_moves_the_target_and_tells_staff_once, |ap
     app.wait_for_emails("helper@campaign.example", 1).await;
 
     // Another signature below the next rung tells no one again.
-    sign_and_confirm(&app, "three@example.com").await;
+    app.sign_and_confirm(&signer("Milly Stone", "three@example.com", "SW1A 1AA")).await;
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     assert_eq!(app.emails_to("lead@campaign.example").len(), 1, "one notice per milestone");
     assert!(app.emails_to("one@example.com").iter().all(|e| !e.subject().contains("passed")), "supporters do not get staff notices");
