@@ -125,7 +125,9 @@ on_both_backends!(a_campaign_is_created_as_a_draft_then_published_and_edited, |a
     assert_eq!(res.headers()["location"], "/admin/campaigns/legal-advocacy?done=unchanged");
     assert_eq!(audit_log(&app).await.len(), before);
 
-    // Closing records when; a closing date is kept as typed.
+    // Closing records when; a closing date is kept as typed. Someone signs just before, so
+    // signing has the open campaign in memory when staff close it.
+    assert_eq!(app.sign(&signer("Early Signer", "early@example.com", "NE1 4ST")).await.status(), 202);
     let mut close = details("A new title", "closed");
     close[5] = ("closes_on", "2099-01-01");
     let res = b.post(EDIT_PAGE, EDIT_PAGE, &close).await;
