@@ -30,6 +30,9 @@ pub struct Config {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Letters delivered to any one inbox per minute at most.
     pub delivery_pace_per_minute: i64,
+    /// Update emails queued per minute at most, so an update to every signer never crowds out
+    /// confirmation emails or trips the mail provider's limits.
+    pub update_rate_per_minute: i64,
     /// HTTP worker threads; `None` lets actix pick one per core.
     pub workers: Option<usize>,
     /// How long a sender may hold claimed outbox rows before another (or a restarted one) takes them.
@@ -59,6 +62,7 @@ const KEYS: &[&str] = &[
     "RALLY_QUICK_EXIT_URL",
     "RALLY_WORKERS",
     "RALLY_DELIVERY_PACE",
+    "RALLY_UPDATE_RATE",
     "RALLY_DKIM_SELECTOR",
     "RALLY_DKIM_KEY_FILE",
     "RALLY_TRUSTED_PROXIES",
@@ -114,6 +118,10 @@ impl Config {
             None => None,
         };
         let delivery_pace_per_minute: i64 = or("RALLY_DELIVERY_PACE", "30").parse().context("RALLY_DELIVERY_PACE must be a whole number of letters a minute")?;
+        let update_rate_per_minute: i64 = or("RALLY_UPDATE_RATE", "6000").parse().context("RALLY_UPDATE_RATE must be a whole number of emails a minute")?;
+        if update_rate_per_minute < 1 {
+            bail!("RALLY_UPDATE_RATE must be at least 1");
+        }
         if delivery_pace_per_minute < 1 {
             bail!("RALLY_DELIVERY_PACE must be at least 1");
         }
@@ -150,6 +158,7 @@ impl Config {
             quick_exit_url: or("RALLY_QUICK_EXIT_URL", "https://www.bbc.co.uk/weather"),
             workers,
             delivery_pace_per_minute,
+            update_rate_per_minute,
             dkim_selector,
             dkim_key_file,
             trusted_proxies,

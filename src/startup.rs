@@ -88,6 +88,7 @@ impl Application {
             breakdowns: Arc::default(),
             sign_lookups: Arc::default(),
             public_cache: Arc::new(crate::routes::cache::PublicCache::default()),
+            clock: crate::clock::Clock::default(),
         };
         let listener = TcpListener::bind(&state.config.listen).with_context(|| format!("could not listen on {}", state.config.listen))?;
         let port = listener.local_addr()?.port();
@@ -146,6 +147,9 @@ impl Application {
         let retention = tokio::spawn(workers::retention::run(self.state.db.clone(), workers::retention::Retention::from_config(&self.state.config)));
         let counts = tokio::spawn(crate::petition::counts::run(self.state.db.clone(), self.state.counts.clone()));
         let milestones = tokio::spawn(workers::milestones::run(self.state.clone()));
+        let updates = tokio::spawn(workers::updates::run(self.state.clone()));
+        let reply_survey = tokio::spawn(workers::reply_survey::run(self.state.clone()));
+        let mp_digest = tokio::spawn(workers::mp_digest::run(self.state.clone()));
         let limits = self.state.limits.clone();
         let forget = tokio::spawn(async move {
             loop {
@@ -163,6 +167,9 @@ impl Application {
         retention.abort();
         counts.abort();
         milestones.abort();
+        updates.abort();
+        reply_survey.abort();
+        mp_digest.abort();
         forget.abort();
         result
     }

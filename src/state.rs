@@ -33,4 +33,6 @@ pub struct AppState {
     pub breakdowns: Arc<crate::petition::progress::Breakdowns>,
     /// Public pages and JSON, kept for a moment so a rush of readers costs one render.
     pub public_cache: Arc<crate::routes::cache::PublicCache>,
+    /// Time for the slow workers; tests move it.
+    pub clock: crate::clock::Clock,
 }

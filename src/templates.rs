@@ -17,6 +17,7 @@ fn build() -> tera::Result<Tera> {
     // Pages escape HTML; emails are plain text and must not be entity-escaped.
     tera.autoescape_on(vec![".html"]);
     tera.register_filter("thousands", thousands);
+    tera.register_filter("markdown", markdown);
     Ok(tera)
 }
 
@@ -35,6 +36,12 @@ fn collect(dir: &'static Dir<'static>, out: &mut Vec<(String, &'static str)>) {
 fn thousands(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
     let n = value.as_i64().ok_or_else(|| tera::Error::msg("thousands expects a whole number"))?;
     Ok(Value::String(format_thousands(n)))
+}
+
+/// `body | markdown | safe`: staff Markdown as sanitised HTML (for update emails and pages).
+fn markdown(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
+    let text = value.as_str().ok_or_else(|| tera::Error::msg("markdown expects text"))?;
+    Ok(Value::String(crate::services::markdown::to_safe_html(text)))
 }
 
 pub fn format_thousands(n: i64) -> String {

@@ -129,6 +129,7 @@ tables! {
         closed_at: Option<i64>,
         created_at: i64,
         updated_at: i64,
+        mp_digest: bool,
     }
     milestones by id: i64, serial: true {
         id: i64,
@@ -251,6 +252,43 @@ tables! {
         created_at: i64,
         confirmed_at: Option<i64>,
         sent_at: Option<i64>,
+        survey_asked_at: Option<i64>,
+        survey_reminded_at: Option<i64>,
+        reply: Option<String>,
+        replied_at: Option<i64>,
+    }
+    updates by id: i64, serial: true {
+        id: i64,
+        campaign_id: i64,
+        subject: String,
+        body_md: String,
+        state: String,
+        created_by: String,
+        created_at: i64,
+        updated_at: i64,
+        started_at: Option<i64>,
+        finished_at: Option<i64>,
+        recipients: i64,
+        queued: i64,
+        last_signature_id: i64,
+    }
+    update_deliveries by id: i64, serial: true {
+        id: i64,
+        update_id: i64,
+        signature_id: i64,
+    }
+    mp_digests by id: i64, serial: true {
+        id: i64,
+        campaign_id: i64,
+        ons_code: String,
+        week: i64,
+        created_at: i64,
+    }
+    mp_digest_optouts by id: i64, serial: true {
+        id: i64,
+        campaign_id: i64,
+        ons_code: String,
+        created_at: i64,
     }
 }
 

@@ -19,6 +19,7 @@ diesel::table! {
         closed_at -> Nullable<BigInt>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        mp_digest -> Bool,
     }
 }
 
@@ -177,6 +178,55 @@ diesel::table! {
         created_at -> BigInt,
         confirmed_at -> Nullable<BigInt>,
         sent_at -> Nullable<BigInt>,
+        survey_asked_at -> Nullable<BigInt>,
+        survey_reminded_at -> Nullable<BigInt>,
+        reply -> Nullable<Text>,
+        replied_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    updates (id) {
+        id -> BigInt,
+        campaign_id -> BigInt,
+        subject -> Text,
+        body_md -> Text,
+        state -> Text,
+        created_by -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        started_at -> Nullable<BigInt>,
+        finished_at -> Nullable<BigInt>,
+        recipients -> BigInt,
+        queued -> BigInt,
+        last_signature_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    update_deliveries (id) {
+        id -> BigInt,
+        update_id -> BigInt,
+        signature_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    mp_digests (id) {
+        id -> BigInt,
+        campaign_id -> BigInt,
+        ons_code -> Text,
+        week -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    mp_digest_optouts (id) {
+        id -> BigInt,
+        campaign_id -> BigInt,
+        ons_code -> Text,
+        created_at -> BigInt,
     }
 }
 
@@ -186,7 +236,11 @@ diesel::joinable!(milestones -> campaigns (campaign_id));
 diesel::joinable!(targets -> campaigns (campaign_id));
 diesel::joinable!(signatures -> campaigns (campaign_id));
 diesel::joinable!(members -> constituencies (ons_code));
+diesel::joinable!(updates -> campaigns (campaign_id));
+diesel::joinable!(update_deliveries -> updates (update_id));
+diesel::joinable!(mp_digests -> campaigns (campaign_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
-    settings, campaigns, milestones, targets, constituencies, members, postcodes, signatures, tokens, outbox, letter_templates, letters, staff, audit_log,
+    settings, campaigns, milestones, targets, constituencies, members, postcodes, signatures, tokens, outbox, letter_templates, letters, staff, audit_log, updates,
+    update_deliveries, mp_digests, mp_digest_optouts,
 );

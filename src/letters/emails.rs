@@ -40,7 +40,7 @@ pub fn confirmation(conn: &mut DbConn, letter_id: i64, public_url: &str, now: i6
     let mut ctx = context(&letter, &title, public_url);
     ctx.insert("forget_url", &crate::privacy::forget::link_for_letter(conn, letter.id, public_url, now)?);
     ctx.insert("confirm_url", &format!("{public_url}/confirm/{token}"));
-    Ok(Some(Draft { to: mailbox(&letter.writer_name, &letter.writer_email)?, template: "emails/letter_confirm.txt", ctx, also_to: Vec::new() }))
+    Ok(Some(Draft::new(mailbox(&letter.writer_name, &letter.writer_email)?, "emails/letter_confirm.txt", ctx)))
 }
 
 /// To the recipient: one plain-text message from the platform address under the writer's name,
@@ -53,6 +53,8 @@ pub fn delivery(letter: &Letter) -> Result<OutgoingEmail, AppError> {
         reply_to: Some(mailbox(&letter.writer_name, &letter.writer_email)?),
         from_name: Some(letter.writer_name.clone()),
         also_to: Vec::new(),
+        list_unsubscribe: None,
+        html: None,
     })
 }
 
@@ -61,7 +63,7 @@ pub fn copy(conn: &mut DbConn, letter_id: i64, public_url: &str, now: i64) -> Re
     let Some((letter, title)) = load(conn, letter_id)? else { return Ok(None) };
     let mut ctx = context(&letter, &title, public_url);
     ctx.insert("forget_url", &crate::privacy::forget::link_for_letter(conn, letter.id, public_url, now)?);
-    Ok(Some(Draft { to: mailbox(&letter.writer_name, &letter.writer_email)?, template: "emails/letter_copy.txt", ctx, also_to: Vec::new() }))
+    Ok(Some(Draft::new(mailbox(&letter.writer_name, &letter.writer_email)?, "emails/letter_copy.txt", ctx)))
 }
 
 /// To the writer, when the recipient's server refused the letter for good: their words back.
@@ -70,5 +72,5 @@ pub fn undeliverable(conn: &mut DbConn, letter_id: i64, public_url: &str, now: i
     let mut ctx = context(&letter, &title, public_url);
     ctx.insert("forget_url", &crate::privacy::forget::link_for_letter(conn, letter.id, public_url, now)?);
     ctx.insert("target_email", &letter.target_email);
-    Ok(Some(Draft { to: mailbox(&letter.writer_name, &letter.writer_email)?, template: "emails/letter_undeliverable.txt", ctx, also_to: Vec::new() }))
+    Ok(Some(Draft::new(mailbox(&letter.writer_name, &letter.writer_email)?, "emails/letter_undeliverable.txt", ctx)))
 }

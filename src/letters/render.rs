@@ -2,6 +2,7 @@
 //! context, so `{{ }}` or `{% %}` typed by a writer arrives verbatim and can never change the
 //! letter around it. A template that fails is an error naming it, never a letter with a hole.
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::domain::PostalAddress;
 
@@ -19,10 +20,23 @@ pub struct WriterContext {
     pub postcode: String,
 }
 
+/// The writer's constituency. Templates also see `constituency.page_url`, the public page with
+/// the campaign's figures for this constituency: it is made from the campaign's slug, the ONS
+/// code and the public address when the letter is rendered (`render_at`), so nothing that builds
+/// this context has to carry it.
 #[derive(Debug, Clone, Serialize)]
 pub struct ConstituencyContext {
     pub ons_code: String,
     pub name: String,
+}
+
+/// Where `constituency.page_url` points in previews and template checks, which have no real
+/// writer (staff see the shape of the link; real letters use `RALLY_PUBLIC_URL`).
+pub const SAMPLE_PUBLIC_URL: &str = "https://rally.example";
+
+/// The public page for MPs' offices: `{public_url}/campaigns/{slug}/constituencies/{ons_code}`.
+pub fn constituency_page_url(public_url: &str, slug: &str, ons_code: &str) -> String {
+    format!("{}/campaigns/{slug}/constituencies/{ons_code}", public_url.trim_end_matches('/'))
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -59,6 +73,7 @@ pub const VARIABLES: &[&str] = &[
     "writer.postcode",
     "constituency.name",
     "constituency.ons_code",
+    "constituency.page_url",
     "campaign.title",
     "campaign.slug",
     "personal_edit",
@@ -94,9 +109,21 @@ fn render_one(name: &str, template: &str, ctx: &tera::Context) -> Result<String,
     tera.render(name, ctx).map_err(|e| TemplateError { name: name.into(), reason: explain(&e) })
 }
 
-/// Renders a letter. `name` identifies the template in errors, e.g. `legal-advocacy/mp`.
+/// Renders a letter with sample links (`SAMPLE_PUBLIC_URL`): for previews and template checks.
 pub fn render(name: &str, subject_template: &str, body_template: &str, ctx: &LetterContext) -> Result<RenderedLetter, TemplateError> {
-    let context = tera::Context::from_serialize(ctx).map_err(|e| TemplateError { name: name.into(), reason: explain(&e) })?;
+    render_at(name, subject_template, body_template, ctx, SAMPLE_PUBLIC_URL)
+}
+
+/// Renders a letter whose links start with `public_url`. `name` identifies the template in
+/// errors, e.g. `legal-advocacy/mp`.
+pub fn render_at(name: &str, subject_template: &str, body_template: &str, ctx: &LetterContext, public_url: &str) -> Result<RenderedLetter, TemplateError> {
+    let fail = |reason: String| TemplateError { name: name.into(), reason };
+    let mut value = serde_json::to_value(ctx).map_err(|e| fail(e.to_string()))?;
+    let page_url = constituency_page_url(public_url, &ctx.campaign.slug, &ctx.constituency.ons_code);
+    if let Some(Value::Object(place)) = value.get_mut("constituency") {
+        place.insert("page_url".into(), Value::String(page_url));
+    }
+    let context = tera::Context::from_value(value).map_err(|e| fail(explain(&e)))?;
     let subject = render_one(&format!("{name} (subject)"), subject_template, &context)?;
     // A subject is one header line: fold any line breaks a template produced.
     let subject = subject.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -156,5 +183,13 @@ mod tests {
                 assert!(r.body.starts_with("Dear "));
             }
         }
+    }
+
+    #[test]
+    fn letters_can_link_to_the_constituency_page() {
+        let r = render_at("c/mp", "s", "See {{ constituency.page_url }}", &ctx(""), "https://rally.example.org/").unwrap();
+        assert_eq!(r.body, "See https://rally.example.org/campaigns/c/constituencies/E14001063\n");
+        let r = render("c/mp", "s", "{{ constituency.page_url }}", &ctx("")).unwrap();
+        assert!(r.body.starts_with(SAMPLE_PUBLIC_URL), "{}", r.body);
     }
 }

@@ -168,7 +168,8 @@ pub async fn prepare(state: &AppState, slug: &str, req: &LetterRequest) -> Resul
         personal_edit: req.personal_edit.as_ref().map(|e| e.as_str().to_string()).unwrap_or_default(),
     };
     let name = format!("{}/{}", campaign.slug, req.target);
-    let letter = render::render(&name, &template.subject, &template.body, &ctx).map_err(|e| {
+    // Real links (the constituency page) start with the public address.
+    let letter = render::render_at(&name, &template.subject, &template.body, &ctx, &state.config.public_url).map_err(|e| {
         tracing::error!(template = %e.name, reason = %e.reason, "letter template failed");
         AppError::Unavailable("letter_unavailable", format!("This letter can't be written right now because its template has an error ({e}). The campaign team has been told."))
     })?;

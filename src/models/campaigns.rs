@@ -17,6 +17,8 @@ pub struct Campaign {
     pub closed_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Whether MPs' offices get a weekly digest about this campaign (off unless staff turn it on).
+    pub mp_digest: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,6 +110,8 @@ pub struct CampaignChanges<'a> {
     pub closes_at: Option<i64>,
     /// When the campaign was closed; `None` unless the state is `closed`.
     pub closed_at: Option<i64>,
+    /// Whether MPs' offices get the weekly digest.
+    pub mp_digest: bool,
 }
 
 pub fn update(conn: &mut DbConn, id: i64, changes: &CampaignChanges, now: i64) -> QueryResult<usize> {
@@ -120,6 +124,7 @@ pub fn update(conn: &mut DbConn, id: i64, changes: &CampaignChanges, now: i64) -
             campaigns::state.eq(changes.state),
             campaigns::closes_at.eq(changes.closes_at),
             campaigns::closed_at.eq(changes.closed_at),
+            campaigns::mp_digest.eq(changes.mp_digest),
             campaigns::updated_at.eq(now),
         ))
         .execute(conn)
@@ -128,4 +133,14 @@ pub fn update(conn: &mut DbConn, id: i64, changes: &CampaignChanges, now: i64) -
 /// Marks a campaign as changed (its ladder or targets), for "last updated" displays.
 pub fn touch(conn: &mut DbConn, id: i64, now: i64) -> QueryResult<usize> {
     diesel::update(campaigns::table.find(id)).set(campaigns::updated_at.eq(now)).execute(conn)
+}
+
+/// Campaigns whose staff turned the weekly digest to MPs' offices on (drafts left out).
+pub fn with_mp_digest(conn: &mut DbConn) -> QueryResult<Vec<Campaign>> {
+    campaigns::table
+        .filter(campaigns::mp_digest.eq(true))
+        .filter(campaigns::state.ne("draft"))
+        .order(campaigns::id)
+        .select(Campaign::as_select())
+        .load(conn)
 }

@@ -33,6 +33,11 @@ pub struct Letter {
     pub created_at: i64,
     pub confirmed_at: Option<i64>,
     pub sent_at: Option<i64>,
+    /// The "did your MP reply?" questionnaire: asked, reminded, and the answer.
+    pub survey_asked_at: Option<i64>,
+    pub survey_reminded_at: Option<i64>,
+    pub reply: Option<String>,
+    pub replied_at: Option<i64>,
 }
 
 #[derive(Insertable, AsChangeset)]

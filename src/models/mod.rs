@@ -13,3 +13,4 @@ pub mod signatures;
 pub mod staff;
 pub mod targets;
 pub mod tokens;
+pub mod updates;

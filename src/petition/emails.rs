@@ -27,7 +27,7 @@ pub fn compose(conn: &mut DbConn, kind: &str, signature_id: i64, public_url: &st
         "emails/signature_already_confirmed.txt"
     };
     let to = crate::services::mailer::mailbox(Some(&sig.name), &sig.email)?;
-    Ok(Some(Draft { to, template, ctx, also_to: Vec::new() }))
+    Ok(Some(Draft::new(to, template, ctx)))
 }
 
 /// To every active staff member: the campaign passed a milestone. `None` when there is no one to
@@ -51,5 +51,5 @@ pub fn milestone(conn: &mut DbConn, milestone_id: i64, public_url: &str) -> Resu
     ctx.insert("dashboard_url", &format!("{public_url}/admin/campaigns/{}/dashboard", campaign.slug));
     ctx.insert("campaign_url", &format!("{public_url}/campaigns/{}", campaign.slug));
     let to = recipients.remove(0);
-    Ok(Some(Draft { to, template: "emails/milestone_reached.txt", ctx, also_to: recipients }))
+    Ok(Some(Draft { also_to: recipients, ..Draft::new(to, "emails/milestone_reached.txt", ctx) }))
 }

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use crate::clock::{format_date, now_ms, DAY};
-use crate::db::schema::{campaigns, letters, outbox, signatures, tokens};
+use crate::db::schema::{campaigns, letters, outbox, signatures, tokens, update_deliveries};
 use crate::db::DbConn;
 use crate::error::AppError;
 use crate::models::tokens as token_model;
@@ -114,12 +114,28 @@ pub async fn forget(state: &AppState, raw: String) -> Result<Held, AppError> {
             let sig_ids: Vec<i64> = signatures::table.filter(signatures::email_key.eq(&key)).select(signatures::id).load(conn)?;
             let letter_ids: Vec<i64> = letters::table.filter(letters::writer_email_key.eq(&key)).select(letters::id).load(conn)?;
             let sig_kinds = [crate::petition::sign::CONFIRM_EMAIL, crate::petition::sign::ALREADY_SIGNED_EMAIL];
-            let letter_kinds = [crate::letters::write::CONFIRM_EMAIL, crate::letters::write::DELIVERY, crate::letters::write::COPY_EMAIL, crate::letters::write::FAILED_EMAIL];
+            let letter_kinds = [
+                crate::letters::write::CONFIRM_EMAIL,
+                crate::letters::write::DELIVERY,
+                crate::letters::write::COPY_EMAIL,
+                crate::letters::write::FAILED_EMAIL,
+                crate::workers::reply_survey::ASK_EMAIL,
+                crate::workers::reply_survey::REMINDER_EMAIL,
+            ];
             diesel::delete(outbox::table.filter(outbox::kind.eq_any(sig_kinds)).filter(outbox::subject_id.eq_any(&sig_ids))).execute(conn)?;
+            // Updates queued for them, and the record that they were.
+            let deliveries = update_deliveries::table.filter(update_deliveries::signature_id.eq_any(&sig_ids)).select(update_deliveries::id);
+            diesel::delete(outbox::table.filter(outbox::kind.eq(crate::workers::updates::UPDATE_EMAIL)).filter(outbox::subject_id.eq_any(deliveries))).execute(conn)?;
+            diesel::delete(update_deliveries::table.filter(update_deliveries::signature_id.eq_any(&sig_ids))).execute(conn)?;
             diesel::delete(outbox::table.filter(outbox::kind.eq_any(letter_kinds)).filter(outbox::subject_id.eq_any(&letter_ids))).execute(conn)?;
             diesel::delete(tokens::table.filter(tokens::purpose.eq_any([token_model::CONFIRM_SIGNATURE, FORGET_SIGNATURE, UNSUBSCRIBE])).filter(tokens::subject_id.eq_any(&sig_ids)))
                 .execute(conn)?;
-            diesel::delete(tokens::table.filter(tokens::purpose.eq_any([token_model::CONFIRM_LETTER, FORGET_LETTER])).filter(tokens::subject_id.eq_any(&letter_ids))).execute(conn)?;
+            diesel::delete(
+                tokens::table
+                    .filter(tokens::purpose.eq_any([token_model::CONFIRM_LETTER, FORGET_LETTER, crate::workers::reply_survey::TOKEN_PURPOSE]))
+                    .filter(tokens::subject_id.eq_any(&letter_ids)),
+            )
+            .execute(conn)?;
             diesel::delete(signatures::table.filter(signatures::email_key.eq(&key))).execute(conn)?;
             diesel::delete(letters::table.filter(letters::writer_email_key.eq(&key))).execute(conn)?;
             crate::models::audit::record(

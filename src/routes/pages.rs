@@ -147,6 +147,7 @@ async fn campaign_context(state: &AppState, slug: String) -> Result<(Campaign, t
     }));
     ctx.insert("body_html", &markdown::to_safe_html(&campaign.body_md));
     ctx.insert("public_url", &state.config.public_url);
+    ctx.insert("share", &share_text(&state.config.public_url, &campaign));
     ctx.insert("count", &detail.signature_count);
     ctx.insert("target", &detail.target);
     ctx.insert("percent", &percent(detail.signature_count, detail.target));
@@ -154,6 +155,17 @@ async fn campaign_context(state: &AppState, slug: String) -> Result<(Campaign, t
     ctx.insert("values", &serde_json::json!({}));
     ctx.insert("errors", &serde_json::json!({}));
     Ok((campaign, ctx))
+}
+
+/// What the share links carry (the page URL-encodes each part): plain text, so a visitor sees
+/// exactly what they would send.
+fn share_text(public_url: &str, campaign: &Campaign) -> serde_json::Value {
+    let url = format!("{public_url}/campaigns/{}", campaign.slug);
+    let text = format!("Sign the petition: {}", campaign.title);
+    let summary = campaign.summary.trim();
+    // mailto bodies break lines with CRLF (RFC 6068).
+    let body = if summary.is_empty() { format!("{text}\r\n{url}") } else { format!("{summary}\r\n\r\n{text}\r\n{url}") };
+    serde_json::json!({"url": url, "text": text, "text_and_url": format!("{text} {url}"), "subject": campaign.title, "body": body})
 }
 
 /// The same for every visitor (nothing personal on it), so it is cached for a moment.
@@ -214,6 +226,7 @@ struct ConstituencyQuery {
 
 #[derive(Serialize)]
 struct NearYou {
+    ons_code: String,
     name: String,
     count: i64,
     mp: Option<String>,
@@ -250,7 +263,7 @@ async fn constituencies_page(state: web::Data<AppState>, slug: web::Path<String>
                             Ok(crate::mps::MpStatus::Known(mp)) => (Some(mp.name), mp.party),
                             _ => (None, None),
                         };
-                        found = Some(NearYou { name, count, mp, party });
+                        found = Some(NearYou { ons_code, name, count, mp, party });
                     }
                     Ok(crate::lookup::Place::Terminated) => postcode_error = Some("That postcode is no longer in use. Try the postcode you use now.".into()),
                     Ok(crate::lookup::Place::NotFound) => postcode_error = Some("We couldn't find that postcode. Check it and try again.".into()),

@@ -61,7 +61,7 @@ async fn send_goodbye(state: &AppState, held: &Held) -> anyhow::Result<()> {
     ctx.insert("letters", &held.letters.len());
     let (subject, body) = render_email("emails/forgotten.txt", &ctx)?;
     let to = Mailbox::new(None, held.email.parse()?);
-    state.mailer.send(&state.mail_from, OutgoingEmail { to, subject, body, reply_to: None, from_name: None, also_to: Vec::new() }).await.map_err(|e| anyhow::anyhow!("{e}"))
+    state.mailer.send(&state.mail_from, OutgoingEmail::plain(to, subject, body)).await.map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 #[get("/unsubscribe/{token}")]

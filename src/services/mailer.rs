@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use lettre::message::dkim::{DkimConfig, DkimSigningAlgorithm, DkimSigningKey};
 use lettre::message::header::ContentType;
-use lettre::message::Mailbox;
+use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
@@ -43,6 +43,50 @@ pub struct OutgoingEmail {
     /// Shown as the From display name (e.g. a letter writer's name); the address stays ours.
     pub from_name: Option<String>,
     pub also_to: Vec<Mailbox>,
+    /// One-click unsubscribe address for bulk mail (RFC 8058): sets `List-Unsubscribe` and
+    /// `List-Unsubscribe-Post`, so mail programs can offer their own unsubscribe button.
+    pub list_unsubscribe: Option<String>,
+    /// An HTML alternative to the plain text (updates written in Markdown).
+    pub html: Option<String>,
+}
+
+impl OutgoingEmail {
+    pub fn plain(to: Mailbox, subject: String, body: String) -> Self {
+        OutgoingEmail { to, subject, body, reply_to: None, from_name: None, also_to: Vec::new(), list_unsubscribe: None, html: None }
+    }
+}
+
+/// `List-Unsubscribe: <https://…>`.
+#[derive(Clone)]
+struct ListUnsubscribe(String);
+
+impl lettre::message::header::Header for ListUnsubscribe {
+    fn name() -> lettre::message::header::HeaderName {
+        lettre::message::header::HeaderName::new_from_ascii_str("List-Unsubscribe")
+    }
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(ListUnsubscribe(s.trim().trim_start_matches('<').trim_end_matches('>').to_string()))
+    }
+    fn display(&self) -> lettre::message::header::HeaderValue {
+        lettre::message::header::HeaderValue::new(Self::name(), format!("<{}>", self.0))
+    }
+}
+
+/// `List-Unsubscribe-Post: List-Unsubscribe=One-Click`: a POST to the address above
+/// unsubscribes without a further page.
+#[derive(Clone)]
+struct ListUnsubscribePost;
+
+impl lettre::message::header::Header for ListUnsubscribePost {
+    fn name() -> lettre::message::header::HeaderName {
+        lettre::message::header::HeaderName::new_from_ascii_str("List-Unsubscribe-Post")
+    }
+    fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(ListUnsubscribePost)
+    }
+    fn display(&self) -> lettre::message::header::HeaderValue {
+        lettre::message::header::HeaderValue::new(Self::name(), "List-Unsubscribe=One-Click".to_string())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,12 +107,24 @@ pub struct Draft {
     pub ctx: tera::Context,
     /// Further recipients on the same message (staff notices go to every staff member at once).
     pub also_to: Vec<Mailbox>,
+    /// See `OutgoingEmail::list_unsubscribe`.
+    pub list_unsubscribe: Option<String>,
+    /// An HTML page template rendered with the same context as the HTML alternative.
+    pub html_template: Option<&'static str>,
 }
 
 impl Draft {
+    pub fn new(to: Mailbox, template: &'static str, ctx: tera::Context) -> Self {
+        Draft { to, template, ctx, also_to: Vec::new(), list_unsubscribe: None, html_template: None }
+    }
+
     pub fn render(self) -> Result<OutgoingEmail, crate::error::AppError> {
         let (subject, body) = crate::templates::render_email(self.template, &self.ctx).map_err(crate::error::AppError::internal)?;
-        Ok(OutgoingEmail { to: self.to, subject, body, reply_to: None, from_name: None, also_to: self.also_to })
+        let html = match self.html_template {
+            Some(name) => Some(crate::templates::TEMPLATES.render(name, &self.ctx).map_err(crate::error::AppError::internal)?),
+            None => None,
+        };
+        Ok(OutgoingEmail { also_to: self.also_to, list_unsubscribe: self.list_unsubscribe, html, ..OutgoingEmail::plain(self.to, subject, body) })
     }
 }
 
@@ -111,15 +167,21 @@ impl Mailer {
             .to(email.to)
             .subject(email.subject)
             .message_id(Some(message_id))
-            .date_now()
-            .header(ContentType::TEXT_PLAIN);
+            .date_now();
         for also in email.also_to {
             builder = builder.to(also);
         }
         if let Some(reply_to) = email.reply_to {
             builder = builder.reply_to(reply_to);
         }
-        let mut message = builder.body(email.body).map_err(|e| SendError::Permanent(format!("could not build the message: {e}")))?;
+        if let Some(url) = email.list_unsubscribe {
+            builder = builder.header(ListUnsubscribe(url)).header(ListUnsubscribePost);
+        }
+        let built = match email.html {
+            Some(html) => builder.multipart(MultiPart::alternative_plain_html(email.body, html)),
+            None => builder.header(ContentType::TEXT_PLAIN).body(email.body),
+        };
+        let mut message = built.map_err(|e| SendError::Permanent(format!("could not build the message: {e}")))?;
         if let Some(dkim) = &self.dkim {
             message.sign(dkim);
         }

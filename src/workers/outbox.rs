@@ -181,6 +181,11 @@ fn compose(conn: &mut DbConn, row: &OutboxRow, public_url: &str, pace: i64) -> R
         COPY_EMAIL => Ok(step(letter_emails::copy(conn, row.subject_id, public_url, now)?)),
         crate::workers::milestones::REACHED_EMAIL => Ok(step(petition::emails::milestone(conn, row.subject_id, public_url)?)),
         FAILED_EMAIL => Ok(step(letter_emails::undeliverable(conn, row.subject_id, public_url, now)?)),
+        crate::workers::reply_survey::ASK_EMAIL | crate::workers::reply_survey::REMINDER_EMAIL => {
+            Ok(step(crate::workers::reply_survey::compose(conn, &row.kind, row.subject_id, public_url, now)?))
+        }
+        crate::workers::mp_digest::DIGEST_EMAIL => Ok(step(crate::workers::mp_digest::compose(conn, row.subject_id, public_url, now)?)),
+        crate::workers::updates::UPDATE_EMAIL => Ok(step(crate::workers::updates::compose(conn, row.subject_id, public_url, now)?)),
         DELIVERY => {
             let Some(letter) = letters::find(conn, row.subject_id)? else { return Ok(Step::Skip) };
             if letter.state == letters::SENT || letter.state == letters::PENDING {

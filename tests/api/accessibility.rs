@@ -62,6 +62,8 @@ async fn supporter_pages_have_no_serious_accessibility_problems() {
     check("constituencies", audit(&b, &axe, "constituencies").await);
     b.goto(&app.url(&format!("/campaigns/{SLUG}/constituencies?postcode=nonsense"))).await.unwrap();
     check("constituencies with an error", audit(&b, &axe, "constituencies with an error").await);
+    b.goto(&app.url(&format!("/campaigns/{SLUG}/constituencies/E14001063"))).await.unwrap();
+    check("one constituency, for MPs' offices", audit(&b, &axe, "one constituency").await);
 
     app.sign(&signer("Axe Tester", "axe@example.com", "GU11 1AA")).await;
     let token = app.wait_for_emails("axe@example.com", 1).await[0].confirm_token();
@@ -70,9 +72,26 @@ async fn supporter_pages_have_no_serious_accessibility_problems() {
     b.find(Locator::Css("form button[type=submit]")).await.unwrap().click().await.unwrap();
     until_page_shows(&b, "your signature counts").await;
     check("thank-you", audit(&b, &axe, "thank-you").await);
+    // "Did your MP reply?": a letter delivered 15 days ago is asked about when the clock moves.
+    let sent = rally::clock::now_ms() - 15 * 24 * 3_600_000;
+    app.sql(&format!(
+        "INSERT INTO letters (campaign_id, target_key, target_name, target_email, ons_code, writer_name, writer_email, writer_email_key, \
+         address_line1, town, postcode, subject, body, state, created_at, confirmed_at, sent_at) \
+         SELECT id, 'mp', 'Alex Baker', 'alex.baker.mp@parliament.uk', 'E14001063', 'Axe Tester', 'axe-writer@example.com', 'axe-writer@example.com', \
+         '1 High Street', 'Aldershot', 'GU11 1AA', 'A letter', 'Dear Alex Baker', 'sent', {sent}, {sent}, {sent} FROM campaigns WHERE slug = '{SLUG}'"
+    ))
+    .await;
+    app.advance_clock(std::time::Duration::from_secs(1));
+    let ask = app.wait_for_emails("axe-writer@example.com", 1).await[0].text();
+    let link = regex::Regex::new(r"http://rally\.test(/replies/[A-Za-z0-9_-]+\?answer=replied)").unwrap().captures(&ask).expect("an answer link")[1].to_string();
+    b.goto(&app.url(&link)).await.unwrap();
+    check("did your MP reply", audit(&b, &axe, "did your MP reply").await);
+    b.find(Locator::Css("form button[type=submit]")).await.unwrap().click().await.unwrap();
+    until_page_shows(&b, "Thank you").await;
+    check("reply recorded", audit(&b, &axe, "reply recorded").await);
     // 400 % zoom of a 1280-pixel window is a 320-pixel viewport: nothing may need sideways scrolling.
     b.set_window_size(320, 800).await.unwrap();
-    for path in ["/".to_string(), format!("/campaigns/{SLUG}"), format!("/campaigns/{SLUG}/write?postcode=GU11+1AA"), "/privacy".to_string(), format!("/campaigns/{SLUG}/constituencies?postcode=GU11+1AA")] {
+    for path in ["/".to_string(), format!("/campaigns/{SLUG}"), format!("/campaigns/{SLUG}/write?postcode=GU11+1AA"), "/privacy".to_string(), format!("/campaigns/{SLUG}/constituencies?postcode=GU11+1AA"), format!("/campaigns/{SLUG}/constituencies/E14001063"), link.clone()] {
         b.goto(&app.url(&path)).await.unwrap();
         let widths = b.execute("return [document.documentElement.scrollWidth, window.innerWidth];", vec![]).await.unwrap();
         let (scroll, inner) = (widths[0].as_i64().unwrap(), widths[1].as_i64().unwrap());

@@ -282,6 +282,8 @@ pub struct TestApp {
     pub db_url: String,
     /// The loopback SMTP server the app sends to; switch it with `smtp_accept` and friends.
     pub smtp: SmtpServer,
+    /// The app's clock for slow work (questionnaires, digests): move it with `advance_clock`.
+    pub clock: rally::clock::Clock,
     _dir: tempfile::TempDir,
     pg_drop: Option<(String, String)>,
 }
@@ -351,9 +353,10 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut HashMap<S
     let config = Config::from_map(&settings).expect("test config");
     let app = Application::build(config).await.expect("app starts");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let clock = app.state().clock.clone();
     tokio::spawn(app.run_until_stopped());
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    Some(TestApp { address, client, postcodes, db_url, smtp, _dir: dir, pg_drop })
+    Some(TestApp { address, client, postcodes, db_url, smtp, clock, _dir: dir, pg_drop })
 }
 
 impl Drop for TestApp {
@@ -390,6 +393,11 @@ macro_rules! on_both_backends {
 }
 
 impl TestApp {
+    /// Moves the app's clock forward (the workers that watch it wake at once).
+    pub fn advance_clock(&self, by: Duration) {
+        self.clock.advance(by);
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }
@@ -563,8 +571,7 @@ impl TestApp {
     }
 
     pub fn staff_browser(&self) -> StaffBrowser {
-        let client = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        StaffBrowser { client, base: self.address.clone() }
+        StaffBrowser::new(&self.address)
     }
 
     /// A staff member of `role`, signed in.
@@ -579,6 +586,12 @@ impl TestApp {
 }
 
 impl StaffBrowser {
+    /// A browser for the Rally at `base` (a `RallyProcess`'s address, say).
+    pub fn new(base: &str) -> StaffBrowser {
+        let client = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        StaffBrowser { client, base: base.to_string() }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

@@ -2,7 +2,6 @@
 //! other signers, counts from memory that are right at once and after a restart, and public
 //! reads that a CDN can cache and revalidate.
 use futures_util::future::join_all;
-use serde_json::json;
 
 use crate::helpers::*;
 use crate::on_both_backends;

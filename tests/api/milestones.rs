@@ -1,6 +1,5 @@
 //! Passing a milestone: the page aims for the next rung and every staff member hears about it
 //! once.
-use serde_json::json;
 
 use crate::helpers::*;
 use crate::on_both_backends;

@@ -203,10 +203,12 @@ struct CampaignForm {
     state: String,
     closes_on: String,
     milestones: String,
+    /// The weekly digest to MPs' offices (only on the edit page; a new campaign starts without).
+    mp_digest: bool,
 }
 
 impl CampaignForm {
-    fn read(input: &Input) -> Self {
+    fn read(input: &mut Input) -> Self {
         CampaignForm {
             slug: field(input, "slug").trim().to_string(),
             title: field(input, "title"),
@@ -216,6 +218,8 @@ impl CampaignForm {
             state: field(input, "state"),
             closes_on: field(input, "closes_on"),
             milestones: field(input, "milestones"),
+            // An unticked box is not sent at all, so missing means off.
+            mp_digest: input.flag("mp_digest"),
         }
     }
 
@@ -229,6 +233,7 @@ impl CampaignForm {
             state: c.state.clone(),
             closes_on: closes_on_text(c.closes_at),
             milestones: String::new(),
+            mp_digest: c.mp_digest,
         }
     }
 
@@ -363,8 +368,8 @@ async fn list(state: web::Data<AppState>, req: HttpRequest, staff: CurrentStaff,
 #[post("/admin/campaigns")]
 async fn create(state: web::Data<AppState>, req: HttpRequest, staff: CurrentStaff, body: web::Payload) -> HttpResponse {
     let r = async {
-        let input = form(&req, &state, body).await?;
-        let values = CampaignForm::read(&input);
+        let mut input = form(&req, &state, body).await?;
+        let values = CampaignForm::read(&mut input);
         let mut errors = FieldErrors::default();
         let slug = Slug::parse(&values.slug).map_err(|e| errors.add("slug", e)).ok();
         let details = values.details(&mut errors, None);
@@ -514,15 +519,18 @@ fn changed(pairs: &[(&str, bool)]) -> Vec<String> {
 #[post("/admin/campaigns/{slug}")]
 async fn update(state: web::Data<AppState>, req: HttpRequest, staff: CurrentStaff, slug: web::Path<String>, body: web::Payload) -> HttpResponse {
     let r = async {
-        let input = form(&req, &state, body).await?;
+        let mut input = form(&req, &state, body).await?;
         let campaign = load_campaign(&state, &slug).await?;
-        let values = CampaignForm { slug: campaign.slug.clone(), ..CampaignForm::read(&input) };
+        let values = CampaignForm { slug: campaign.slug.clone(), ..CampaignForm::read(&mut input) };
         let mut errors = FieldErrors::default();
         let Some(d) = values.details(&mut errors, campaign.closes_at) else {
             let refused = Refused { details: Some((values, errors)), ..Default::default() };
             return edit(&state, &req, &staff, &slug, StatusCode::UNPROCESSABLE_ENTITY, refused, None).await;
         };
         let (staff_id, staff_name) = (staff.0.id, staff.0.name.clone());
+        let mp_digest = values.mp_digest;
+        // The digest worker's weeks follow the app's clock (which tests move).
+        let clock_now = state.clock.now();
         let saved = state
             .db
             .write(move |conn| {
@@ -537,6 +545,9 @@ async fn update(state: web::Data<AppState>, req: HttpRequest, staff: CurrentStaf
                 ]);
                 if c.state != d.state.as_str() {
                     what.push(format!("state ({} → {})", c.state, d.state.as_str()));
+                }
+                if c.mp_digest != mp_digest {
+                    what.push(format!("weekly digest to MPs' offices ({})", if mp_digest { "turned on" } else { "turned off" }));
                 }
                 if what.is_empty() {
                     return Ok(false);
@@ -556,8 +567,12 @@ async fn update(state: web::Data<AppState>, req: HttpRequest, staff: CurrentStaf
                     state: d.state.as_str(),
                     closes_at: d.closes_at,
                     closed_at,
+                    mp_digest,
                 };
                 campaigns::update(conn, c.id, &changes, now)?;
+                if mp_digest && !c.mp_digest {
+                    crate::workers::mp_digest::turned_on(conn, c.id, clock_now, now)?;
+                }
                 audit::record(conn, Some(staff_id), &staff_name, "campaign.update", &format!("{}: changed {}", c.slug, what.join(", ")), now)?;
                 Ok(true)
             })

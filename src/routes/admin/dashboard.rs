@@ -1,6 +1,7 @@
 //! The staff dashboard: every campaign with its signatures by state, letters delivered per
 //! target and a chart of confirmed signatures per day; per campaign, signatures by
-//! constituency with the MP, sortable on the server so it works without JavaScript.
+//! constituency with the MP, sortable on the server so it works without JavaScript, and what
+//! letter writers said when asked whether their MP replied (per MP and per party).
 use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
@@ -198,10 +199,11 @@ async fn campaign_dashboard(state: web::Data<AppState>, req: HttpRequest, path: 
             let stats = stats(conn, &c, &by_state, &sent, now)?;
             let detail = progress::detail(conn, &c, &counts)?;
             let unplaced = signatures::confirmed_unplaced_count(conn, c.id)?;
-            Ok((stats, detail, unplaced))
+            let replies = crate::workers::reply_survey::results(conn, c.id)?;
+            Ok((stats, detail, unplaced, replies))
         })
         .await;
-    let (stats, mut detail, unplaced) = match loaded {
+    let (stats, mut detail, unplaced, replies) = match loaded {
         Ok(v) => v,
         Err(e) => return fail(&state, e),
     };
@@ -211,6 +213,7 @@ async fn campaign_dashboard(state: web::Data<AppState>, req: HttpRequest, path: 
     ctx.insert("target", &detail.target);
     ctx.insert("constituencies", &detail.signatures_by_constituency);
     ctx.insert("unplaced", &unplaced);
+    ctx.insert("replies", &replies);
     ctx.insert(
         "columns",
         &serde_json::json!({

@@ -218,7 +218,7 @@ async fn preview(state: web::Data<AppState>, req: HttpRequest, staff: CurrentSta
             Err(page) => return Ok(page),
         };
         let ctx = validate::sample_context(recipient.context.clone(), CampaignContext { slug: campaign.slug.clone(), title: campaign.title.clone() }, true);
-        let rendered = render::render(&format!("{slug}/{key}"), &subject, &text, &ctx);
+        let rendered = render::render_at(&format!("{slug}/{key}"), &subject, &text, &ctx, &state.config.public_url);
         let shown = match rendered {
             Ok(letter) => Shown { values: Some((subject, text)), preview: Some(letter), ..Default::default() },
             // The check renders with the same sample writer, so this is unexpected; say so plainly.

@@ -10,6 +10,7 @@ pub mod mps;
 pub mod outbox;
 pub mod signatures;
 pub mod staff;
+pub mod updates;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -31,7 +32,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(mps::configure)
         .configure(outbox::configure)
         .configure(audit::configure)
-        .configure(staff::configure);
+        .configure(staff::configure)
+        .configure(updates::configure);
 }
 
 /// Renders an admin page with the staff member, the navigation and this browser's

@@ -36,6 +36,10 @@ fn describe(kind: &str) -> (&'static str, &'static str) {
         DELIVERY => ("Letter to its target", "letter"),
         COPY_EMAIL => ("Copy of a letter to its writer", "letter"),
         crate::workers::milestones::REACHED_EMAIL => ("Milestone notice to staff", "milestone"),
+        crate::workers::updates::UPDATE_EMAIL => ("Update to a signer", "update delivery"),
+        crate::workers::reply_survey::ASK_EMAIL => ("“Did your MP reply?” question", "letter"),
+        crate::workers::reply_survey::REMINDER_EMAIL => ("“Did your MP reply?” reminder", "letter"),
+        crate::workers::mp_digest::DIGEST_EMAIL => ("Weekly digest to an MP's office", "digest"),
         _ => ("Other email", "item"),
     }
 }
