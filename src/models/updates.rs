@@ -87,29 +87,41 @@ pub fn start(conn: &mut DbConn, id: i64, campaign_id: i64, now: i64) -> QueryRes
     Ok(n == 1)
 }
 
-/// Queues the update for up to `limit` more signers, in signature order, with one outbox row
-/// each. The move of `last_signature_id` is conditional, so two instances that pick the same
-/// batch cannot both queue it: the second changes nothing. Marks the update sent when no signer
-/// is left. Returns how many were queued.
+/// Queues the update for up to `limit` more signers, with one outbox row each, and marks it
+/// sent when no signer is left. Signers are taken in id order past `last_signature_id`; once
+/// that runs out, a sweep finds anyone behind it who has no delivery yet (a signer who
+/// confirmed, or opted in again, after the sender had passed them). The update's row is
+/// locked first, so two instances queue its batches one after the other, never the same one.
+/// Returns how many were queued.
 pub fn queue_batch(conn: &mut DbConn, update: &Update, kind: &str, limit: i64, now: i64) -> QueryResult<i64> {
-    let ids: Vec<i64> = eligible(update.campaign_id)
-        .filter(signatures::id.gt(update.last_signature_id))
-        .order(signatures::id.asc())
-        .limit(limit)
-        .select(signatures::id)
-        .load(conn)?;
-    let Some(&last) = ids.last() else {
-        diesel::update(updates::table.find(update.id).filter(updates::state.eq(SENDING)))
+    let locked = diesel::update(updates::table.find(update.id).filter(updates::state.eq(SENDING))).set(updates::updated_at.eq(now)).execute(conn)?;
+    if locked == 0 {
+        return Ok(0);
+    }
+    // Re-read under the lock: another instance may have moved it on.
+    let Some(update) = find_any(conn, update.id)? else { return Ok(0) };
+    let mut ids: Vec<i64> =
+        eligible(update.campaign_id).filter(signatures::id.gt(update.last_signature_id)).order(signatures::id.asc()).limit(limit).select(signatures::id).load(conn)?;
+    if ids.is_empty() {
+        let has_it = update_deliveries::table.filter(update_deliveries::update_id.eq(update.id)).filter(update_deliveries::signature_id.eq(signatures::id));
+        ids = eligible(update.campaign_id)
+            .filter(signatures::id.le(update.last_signature_id))
+            .filter(diesel::dsl::not(diesel::dsl::exists(has_it)))
+            .order(signatures::id.asc())
+            .limit(limit)
+            .select(signatures::id)
+            .load(conn)?;
+    }
+    if ids.is_empty() {
+        diesel::update(updates::table.find(update.id))
             .set((updates::state.eq(SENT), updates::finished_at.eq(now), updates::updated_at.eq(now)))
             .execute(conn)?;
         return Ok(0);
-    };
-    let claimed = diesel::update(updates::table.find(update.id).filter(updates::state.eq(SENDING)).filter(updates::last_signature_id.eq(update.last_signature_id)))
-        .set((updates::last_signature_id.eq(last), updates::queued.eq(updates::queued + ids.len() as i64), updates::updated_at.eq(now)))
-        .execute(conn)?;
-    if claimed == 0 {
-        return Ok(0);
     }
+    let last = ids.iter().copied().max().unwrap_or(update.last_signature_id).max(update.last_signature_id);
+    diesel::update(updates::table.find(update.id))
+        .set((updates::last_signature_id.eq(last), updates::queued.eq(updates::queued + ids.len() as i64)))
+        .execute(conn)?;
     let rows: Vec<_> = ids.iter().map(|sid| (update_deliveries::update_id.eq(update.id), update_deliveries::signature_id.eq(*sid))).collect();
     match conn {
         DbConn::Sqlite(c) => diesel::insert_into(update_deliveries::table).values(&rows).execute(c)?,
@@ -117,8 +129,7 @@ pub fn queue_batch(conn: &mut DbConn, update: &Update, kind: &str, limit: i64, n
     };
     let deliveries: Vec<i64> = update_deliveries::table
         .filter(update_deliveries::update_id.eq(update.id))
-        .filter(update_deliveries::signature_id.gt(update.last_signature_id))
-        .filter(update_deliveries::signature_id.le(last))
+        .filter(update_deliveries::signature_id.eq_any(&ids))
         .select(update_deliveries::id)
         .load(conn)?;
     crate::models::outbox::enqueue_many(conn, kind, &deliveries, now)?;

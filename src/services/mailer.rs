@@ -6,7 +6,8 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use std::sync::Arc;
 
-use lettre::message::dkim::{DkimConfig, DkimSigningAlgorithm, DkimSigningKey};
+use lettre::message::dkim::{DkimCanonicalization, DkimCanonicalizationType, DkimConfig, DkimSigningAlgorithm, DkimSigningKey};
+use lettre::message::header::HeaderName;
 use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
@@ -16,7 +17,15 @@ use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, To
 pub struct Mailer {
     transport: Transport,
     /// DKIM signing, when a key is configured, so receiving servers can verify mail came from us.
-    dkim: Option<Arc<DkimConfig>>,
+    dkim: Option<Arc<Dkim>>,
+}
+
+/// Two signing set-ups: bulk mail (updates, digests) also signs its `List-Unsubscribe` headers,
+/// as RFC 8058 requires before mail programs offer one-click unsubscribe; other mail does not
+/// have those headers, and signing an absent header would be refused by some verifiers.
+struct Dkim {
+    plain: DkimConfig,
+    bulk: DkimConfig,
 }
 
 #[derive(Clone)]
@@ -147,8 +156,17 @@ impl Mailer {
         let dkim = match dkim {
             Some(d) => {
                 let algorithm = if d.key.trim_start().starts_with("-----BEGIN") { DkimSigningAlgorithm::Rsa } else { DkimSigningAlgorithm::Ed25519 };
-                let key = DkimSigningKey::new(d.key.trim(), algorithm).map_err(|e| anyhow::anyhow!("the DKIM key could not be read ({algorithm}): {e}"))?;
-                Some(Arc::new(DkimConfig::default_config(d.selector, d.domain, key)))
+                let key = || DkimSigningKey::new(d.key.trim(), algorithm).map_err(|e| anyhow::anyhow!("the DKIM key could not be read ({algorithm}): {e}"));
+                let signed = |extra: &[&'static str]| {
+                    let mut headers: Vec<HeaderName> = ["From", "Subject", "To", "Date", "Message-ID"].into_iter().map(HeaderName::new_from_ascii_str).collect();
+                    headers.extend(extra.iter().copied().map(HeaderName::new_from_ascii_str));
+                    headers
+                };
+                let canonicalization = DkimCanonicalization { header: DkimCanonicalizationType::Relaxed, body: DkimCanonicalizationType::Relaxed };
+                Some(Arc::new(Dkim {
+                    plain: DkimConfig::new(d.selector.clone(), d.domain.clone(), key()?, signed(&[]), canonicalization),
+                    bulk: DkimConfig::new(d.selector, d.domain, key()?, signed(&["List-Unsubscribe", "List-Unsubscribe-Post"]), canonicalization),
+                }))
             }
             None => None,
         };
@@ -174,6 +192,7 @@ impl Mailer {
         if let Some(reply_to) = email.reply_to {
             builder = builder.reply_to(reply_to);
         }
+        let bulk = email.list_unsubscribe.is_some();
         if let Some(url) = email.list_unsubscribe {
             builder = builder.header(ListUnsubscribe(url)).header(ListUnsubscribePost);
         }
@@ -183,7 +202,7 @@ impl Mailer {
         };
         let mut message = built.map_err(|e| SendError::Permanent(format!("could not build the message: {e}")))?;
         if let Some(dkim) = &self.dkim {
-            message.sign(dkim);
+            message.sign(if bulk { &dkim.bulk } else { &dkim.plain });
         }
         match &self.transport {
             Transport::Smtp(t) => t.send(message).await.map(|_| ()).map_err(|e| {
@@ -220,4 +239,33 @@ fn smtp_transport(raw: &str) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor
 
 fn percent_decode(s: &str) -> String {
     percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+
+    /// The signed header list of the one message written to `dir`.
+    async fn signed_headers(email: OutgoingEmail) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
+        let dkim = DkimSettings { selector: "s1".into(), key, domain: "example.org".into() };
+        let mailer = Mailer::from_config(None, dir.path(), Some(dkim)).unwrap();
+        mailer.send(&"Rally <rally@example.org>".parse().unwrap(), email).await.unwrap();
+        let file = std::fs::read_dir(dir.path()).unwrap().next().unwrap().unwrap().path();
+        let raw = std::fs::read_to_string(file).unwrap().replace("\r\n ", " ");
+        let sig = raw.lines().find(|l| l.starts_with("DKIM-Signature:")).expect("signed").to_string();
+        sig.split(';').find_map(|p| p.trim().strip_prefix("h=").map(str::to_string)).expect("a header list")
+    }
+
+    #[tokio::test]
+    async fn bulk_mail_signs_its_unsubscribe_headers() {
+        let to: Mailbox = "Sam <sam@example.com>".parse().unwrap();
+        let plain = signed_headers(OutgoingEmail::plain(to.clone(), "Hello".into(), "Body".into())).await.to_ascii_lowercase();
+        assert!(plain.contains("from") && plain.contains("message-id") && !plain.contains("list-unsubscribe"), "{plain}");
+        let bulk = OutgoingEmail { list_unsubscribe: Some("https://rally.example/unsubscribe/x".into()), ..OutgoingEmail::plain(to, "News".into(), "Body".into()) };
+        let bulk = signed_headers(bulk).await.to_ascii_lowercase();
+        assert!(bulk.contains("list-unsubscribe:list-unsubscribe-post") || (bulk.contains("list-unsubscribe") && bulk.contains("list-unsubscribe-post")), "{bulk}");
+    }
 }

@@ -12,11 +12,11 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use crate::clock::{format_date, now_ms, DAY};
-use crate::db::schema::{constituencies, letters as letters_t, members};
+use crate::db::schema::{constituencies, letters as letters_t, members, outbox as outbox_t};
 use crate::db::DbConn;
 use crate::error::AppError;
 use crate::letters::write::MP;
-use crate::models::{campaigns, letters, outbox, tokens};
+use crate::models::{campaigns, letters, outbox, settings, tokens};
 use crate::services::mailer::Draft;
 use crate::state::AppState;
 
@@ -107,10 +107,22 @@ pub async fn queue_due(state: &AppState) -> Result<usize, AppError> {
     Ok(queued)
 }
 
+/// When this Rally first asked (wall clock), stored the first time. Letters written before then
+/// were written under a privacy notice that did not mention the question, so they are not asked.
+fn asking_since(conn: &mut DbConn, wall_now: i64) -> QueryResult<i64> {
+    const KEY: &str = "reply_survey.since";
+    if let Some(v) = settings::get(conn, KEY)?.and_then(|v| v.parse().ok()) {
+        return Ok(v);
+    }
+    settings::put(conn, KEY, &wall_now.to_string())?;
+    Ok(wall_now)
+}
+
 /// One batch of asks (or reminders): each letter is marked and its email queued together, and
 /// only when the mark changed the row, so two instances never both send. Returns (letters
 /// looked at, emails queued).
 fn queue_batch(conn: &mut DbConn, kind: &str, now: i64, wall_now: i64) -> QueryResult<(usize, usize)> {
+    let since = asking_since(conn, wall_now)?;
     let delivered_to_mps = letters_t::table
         .filter(letters_t::state.eq(letters::SENT))
         .filter(letters_t::target_key.eq(MP))
@@ -120,6 +132,7 @@ fn queue_batch(conn: &mut DbConn, kind: &str, now: i64, wall_now: i64) -> QueryR
             .filter(letters_t::survey_asked_at.is_null())
             .filter(letters_t::sent_at.le(now - ASK_AFTER_MS))
             .filter(letters_t::sent_at.gt(now - TOO_OLD_MS))
+            .filter(letters_t::created_at.ge(since))
             .order(letters_t::id)
             .select(letters_t::id)
             .limit(BATCH)
@@ -128,6 +141,10 @@ fn queue_batch(conn: &mut DbConn, kind: &str, now: i64, wall_now: i64) -> QueryR
         delivered_to_mps
             .filter(letters_t::survey_reminded_at.is_null())
             .filter(letters_t::survey_asked_at.le(now - REMIND_AFTER_MS))
+            // Only after the question itself went: not when it was refused or skipped.
+            .filter(diesel::dsl::exists(
+                outbox_t::table.filter(outbox_t::kind.eq(ASK_EMAIL)).filter(outbox_t::subject_id.eq(letters_t::id)).filter(outbox_t::state.eq(outbox::SENT)),
+            ))
             .order(letters_t::id)
             .select(letters_t::id)
             .limit(BATCH)
@@ -306,7 +323,6 @@ pub fn results(conn: &mut DbConn, campaign_id: i64) -> QueryResult<ReplyResults>
         .filter(letters_t::state.eq(letters::SENT))
         .filter(letters_t::target_key.eq(MP));
     let by_answer: Vec<(String, Option<String>, Option<String>, i64)> = mine
-        .clone()
         .group_by((letters_t::target_name, letters_t::ons_code, letters_t::reply))
         .select((letters_t::target_name, letters_t::ons_code, letters_t::reply, diesel::dsl::count_star()))
         .load(conn)?;

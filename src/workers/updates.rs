@@ -15,21 +15,34 @@ use crate::state::AppState;
 
 pub const UPDATE_EMAIL: &str = "update";
 const ROUND: Duration = Duration::from_secs(1);
+/// Signers per statement at most, well inside both databases' limits on bound values.
+const MOST_PER_ROUND: i64 = 1_000;
 
 pub async fn run(state: AppState) {
+    // Each second earns a sixtieth of the minute's rate; what is not spent carries over (up to a
+    // second's worth more), so low rates are kept exactly and high ones are not exceeded.
+    let per_second = state.config.update_rate_per_minute as f64 / 60.0;
+    let mut credit = 0.0f64;
     loop {
-        match queue_round(&state).await {
-            Ok(0) => {}
-            Ok(_) => state.outbox_wake.notify_one(),
-            Err(e) => tracing::warn!(error = %e, "could not queue update emails"),
+        credit = (credit + per_second).min(per_second.max(1.0) * 2.0);
+        let allowance = (credit.floor() as i64).min(MOST_PER_ROUND);
+        if allowance >= 1 {
+            match queue_round(&state, allowance).await {
+                Ok(0) => credit = credit.min(per_second.max(1.0)),
+                Ok(n) => {
+                    credit -= n as f64;
+                    state.outbox_wake.notify_one();
+                }
+                Err(e) => tracing::warn!(error = %e, "could not queue update emails"),
+            }
         }
         tokio::time::sleep(ROUND).await;
     }
 }
 
-/// Queues this second's share of every update being sent; returns how many emails it queued.
-pub async fn queue_round(state: &AppState) -> Result<i64, AppError> {
-    let per_round = (state.config.update_rate_per_minute / 60).max(1);
+/// Queues up to `allowance` emails across the updates being sent; returns how many it queued.
+pub async fn queue_round(state: &AppState, allowance: i64) -> Result<i64, AppError> {
+    let per_round = allowance;
     state
         .db
         .write_background(move |conn| {

@@ -73,12 +73,13 @@ async fn supporter_pages_have_no_serious_accessibility_problems() {
     until_page_shows(&b, "your signature counts").await;
     check("thank-you", audit(&b, &axe, "thank-you").await);
     // "Did your MP reply?": a letter delivered 15 days ago is asked about when the clock moves.
-    let sent = rally::clock::now_ms() - 15 * 24 * 3_600_000;
+    let now = rally::clock::now_ms();
+    let sent = now - 15 * 24 * 3_600_000;
     app.sql(&format!(
         "INSERT INTO letters (campaign_id, target_key, target_name, target_email, ons_code, writer_name, writer_email, writer_email_key, \
          address_line1, town, postcode, subject, body, state, created_at, confirmed_at, sent_at) \
          SELECT id, 'mp', 'Alex Baker', 'alex.baker.mp@parliament.uk', 'E14001063', 'Axe Tester', 'axe-writer@example.com', 'axe-writer@example.com', \
-         '1 High Street', 'Aldershot', 'GU11 1AA', 'A letter', 'Dear Alex Baker', 'sent', {sent}, {sent}, {sent} FROM campaigns WHERE slug = '{SLUG}'"
+         '1 High Street', 'Aldershot', 'GU11 1AA', 'A letter', 'Dear Alex Baker', 'sent', {now}, {sent}, {sent} FROM campaigns WHERE slug = '{SLUG}'"
     ))
     .await;
     app.advance_clock(std::time::Duration::from_secs(1));

@@ -484,7 +484,7 @@ impl TestApp {
             if got.len() >= n {
                 return got;
             }
-            assert!(start.elapsed() < Duration::from_secs(10), "expected {n} emails to {address}, got {}", got.len());
+            assert!(start.elapsed() < Duration::from_secs(20), "expected {n} emails to {address}, got {}", got.len());
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

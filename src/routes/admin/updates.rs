@@ -16,6 +16,7 @@ use crate::routes::admin::{fail, form, page, see_other};
 use crate::routes::input::Input;
 use crate::staff::session::CurrentStaff;
 use crate::state::AppState;
+use crate::services::mailer::Draft;
 use crate::workers::updates::{context, draft, UPDATE_EMAIL};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -44,14 +45,14 @@ impl Done {
 }
 
 /// The subject and text from the form, or the problems with them.
-struct Draft {
+struct UpdateForm {
     subject: String,
     body_md: String,
 }
 
-impl Draft {
-    fn read(input: &Input) -> (Draft, FieldErrors) {
-        let draft = Draft { subject: field(input, "subject").trim().to_string(), body_md: field(input, "body_md").trim_end().to_string() };
+impl UpdateForm {
+    fn read(input: &Input) -> (UpdateForm, FieldErrors) {
+        let draft = UpdateForm { subject: field(input, "subject").trim().to_string(), body_md: field(input, "body_md").trim_end().to_string() };
         let mut errors = FieldErrors::default();
         if draft.subject.is_empty() {
             errors.add("subject", "Enter a subject.");
@@ -97,7 +98,7 @@ fn update_json(u: &Update, progress: Option<&updates::Progress>) -> serde_json::
     })
 }
 
-async fn list_page(state: &AppState, req: &HttpRequest, staff: &CurrentStaff, slug: &str, status: StatusCode, refused: Option<(Draft, FieldErrors)>) -> Result<HttpResponse, AppError> {
+async fn list_page(state: &AppState, req: &HttpRequest, staff: &CurrentStaff, slug: &str, status: StatusCode, refused: Option<(UpdateForm, FieldErrors)>) -> Result<HttpResponse, AppError> {
     let campaign = load_campaign(state, slug).await?;
     let id = campaign.id;
     let (all, eligible) = state
@@ -134,7 +135,7 @@ async fn create(state: web::Data<AppState>, req: HttpRequest, staff: CurrentStaf
     let r = async {
         let input = form(&req, &state, body).await?;
         let campaign = load_campaign(&state, &slug).await?;
-        let (d, errors) = Draft::read(&input);
+        let (d, errors) = UpdateForm::read(&input);
         if !errors.is_empty() {
             return list_page(&state, &req, &staff, &slug, StatusCode::UNPROCESSABLE_ENTITY, Some((d, errors))).await;
         }
@@ -171,7 +172,7 @@ async fn one_page(
     slug: &str,
     id: i64,
     status: StatusCode,
-    unsaved: Option<(Draft, FieldErrors)>,
+    unsaved: Option<(UpdateForm, FieldErrors)>,
     notice: Option<&str>,
 ) -> Result<HttpResponse, AppError> {
     let (campaign, update) = load(state, slug, id).await?;
@@ -188,7 +189,7 @@ async fn one_page(
         None => (json!({"subject": update.subject, "body_md": update.body_md}), FieldErrors::default()),
     };
     // The preview is of what is in the form: the saved draft, or what was just typed.
-    ctx.insert("preview", &(errors.0.get("subject").is_none() && errors.0.get("body_md").is_none()));
+    ctx.insert("preview", &(!errors.0.contains_key("subject") && !errors.0.contains_key("body_md")));
     ctx.insert("values", &values);
     ctx.insert("errors", &first_errors(&errors));
     ctx.insert("error_count", &errors.0.len());
@@ -212,7 +213,7 @@ async fn save(state: web::Data<AppState>, req: HttpRequest, staff: CurrentStaff,
     let r = async {
         let input = form(&req, &state, body).await?;
         let (_, update) = load(&state, &slug, id).await?;
-        let (d, errors) = Draft::read(&input);
+        let (d, errors) = UpdateForm::read(&input);
         if !errors.is_empty() {
             return one_page(&state, &req, &staff, &slug, id, StatusCode::UNPROCESSABLE_ENTITY, Some((d, errors)), None).await;
         }
@@ -232,7 +233,7 @@ async fn preview(state: web::Data<AppState>, req: HttpRequest, staff: CurrentSta
     let (slug, id) = path.into_inner();
     let r = async {
         let input = form(&req, &state, body).await?;
-        let (d, errors) = Draft::read(&input);
+        let (d, errors) = UpdateForm::read(&input);
         let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
         one_page(&state, &req, &staff, &slug, id, status, Some((d, errors)), Some("Preview only: nothing has been saved.")).await
     }
@@ -252,7 +253,8 @@ async fn test(state: web::Data<AppState>, req: HttpRequest, staff: CurrentStaff,
         let example = format!("{public_url}/privacy");
         let ctx = context(&update, &campaign, &staff.0.name, public_url, &example, &example, true);
         let to = crate::services::mailer::mailbox(Some(&staff.0.name), &staff.0.email)?;
-        let email = draft(to, ctx, example).render()?;
+        // No List-Unsubscribe on a test: a mail program's one-click button would reach nothing.
+        let email = Draft { list_unsubscribe: None, ..draft(to, ctx, example) }.render()?;
         if let Err(e) = state.mailer.send(&state.mail_from, email).await {
             tracing::warn!(error = %e, "could not send a test update");
             return Err(AppError::Unavailable("mail_unavailable", "The test copy could not be sent just now: the mail server did not take it. Try again in a few minutes.".into()));
@@ -275,7 +277,7 @@ async fn send(state: web::Data<AppState>, req: HttpRequest, staff: CurrentStaff,
         if !input.flag("confirm") {
             let mut errors = FieldErrors::default();
             errors.add("confirm", "Tick the box to say you have checked the update and want to send it to everyone listed.");
-            let d = Draft { subject: update.subject, body_md: update.body_md };
+            let d = UpdateForm { subject: update.subject, body_md: update.body_md };
             return one_page(&state, &req, &staff, &slug, id, StatusCode::UNPROCESSABLE_ENTITY, Some((d, errors)), None).await;
         }
         let (staff_id, staff_name) = (staff.0.id, staff.0.name.clone());
