@@ -58,7 +58,8 @@ async fn constituency_page(state: web::Data<AppState>, path: web::Path<(String, 
         ctx.insert("mp", &mp.map(|(name, party, _)| json!({"name": name, "party": party})));
         ctx.insert("signatures", &totals.signatures);
         ctx.insert("letters", &totals.letters);
-        ctx.insert("last_change", &totals.last_change.map(format_date));
+        // No date of the latest signature or letter: where there is only one, it would say when
+        // a neighbour took part.
         ctx.insert("today", &format_date(now_ms()));
         Ok(render(&state, StatusCode::OK, "mp_office.html", ctx))
     }

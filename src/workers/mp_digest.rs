@@ -234,25 +234,23 @@ pub struct Totals {
     pub signatures: i64,
     /// Letters delivered to the constituency's MP.
     pub letters: i64,
-    /// The latest of those (Unix ms), if any.
-    pub last_change: Option<i64>,
 }
 
 pub fn totals(conn: &mut DbConn, campaign_id: i64, ons_code: &str) -> QueryResult<Totals> {
-    let (signed, last_signed): (i64, Option<i64>) = signatures::table
+    let signed: i64 = signatures::table
         .filter(signatures::campaign_id.eq(campaign_id))
         .filter(signatures::state.eq(sig_model::CONFIRMED))
         .filter(signatures::ons_code.eq(ons_code))
-        .select((count_star(), max(signatures::confirmed_at)))
+        .select(count_star())
         .first(conn)?;
-    let (wrote, last_sent): (i64, Option<i64>) = letters::table
+    let wrote: i64 = letters::table
         .filter(letters::campaign_id.eq(campaign_id))
         .filter(letters::target_key.eq(MP))
         .filter(letters::state.eq(letter_model::SENT))
         .filter(letters::ons_code.eq(ons_code))
-        .select((count_star(), max(letters::sent_at)))
+        .select(count_star())
         .first(conn)?;
-    Ok(Totals { signatures: signed, letters: wrote, last_change: last_signed.max(last_sent) })
+    Ok(Totals { signatures: signed, letters: wrote })
 }
 
 /// The email for one digest, or `None` when it should no longer go (the office opted out since,
