@@ -271,6 +271,7 @@ tables! {
         recipients: i64,
         queued: i64,
         last_signature_id: i64,
+        public: bool,
     }
     update_deliveries by id: i64, serial: true {
         id: i64,

@@ -200,6 +200,7 @@ diesel::table! {
         recipients -> BigInt,
         queued -> BigInt,
         last_signature_id -> BigInt,
+        public -> Bool,
     }
 }
 

@@ -28,14 +28,17 @@ pub struct Update {
     pub recipients: i64,
     pub queued: i64,
     pub last_signature_id: i64,
+    /// Shown on the campaign page once sent.
+    pub public: bool,
 }
 
-pub fn create(conn: &mut DbConn, campaign_id: i64, subject: &str, body_md: &str, created_by: &str, now: i64) -> QueryResult<i64> {
+pub fn create(conn: &mut DbConn, campaign_id: i64, subject: &str, body_md: &str, public: bool, created_by: &str, now: i64) -> QueryResult<i64> {
     diesel::insert_into(updates::table)
         .values((
             updates::campaign_id.eq(campaign_id),
             updates::subject.eq(subject),
             updates::body_md.eq(body_md),
+            updates::public.eq(public),
             updates::state.eq(DRAFT),
             updates::created_by.eq(created_by),
             updates::created_at.eq(now),
@@ -46,9 +49,9 @@ pub fn create(conn: &mut DbConn, campaign_id: i64, subject: &str, body_md: &str,
 }
 
 /// Changes a draft; returns 0 once it has been sent (sent text is never changed).
-pub fn edit_draft(conn: &mut DbConn, id: i64, subject: &str, body_md: &str, now: i64) -> QueryResult<usize> {
+pub fn edit_draft(conn: &mut DbConn, id: i64, subject: &str, body_md: &str, public: bool, now: i64) -> QueryResult<usize> {
     diesel::update(updates::table.find(id).filter(updates::state.eq(DRAFT)))
-        .set((updates::subject.eq(subject), updates::body_md.eq(body_md), updates::updated_at.eq(now)))
+        .set((updates::subject.eq(subject), updates::body_md.eq(body_md), updates::public.eq(public), updates::updated_at.eq(now)))
         .execute(conn)
 }
 
@@ -58,6 +61,18 @@ pub fn find(conn: &mut DbConn, campaign_id: i64, id: i64) -> QueryResult<Option<
 
 pub fn for_campaign(conn: &mut DbConn, campaign_id: i64) -> QueryResult<Vec<Update>> {
     updates::table.filter(updates::campaign_id.eq(campaign_id)).order(updates::id.desc()).select(Update::as_select()).load(conn)
+}
+
+/// Sent updates staff chose to show on the campaign page, newest first.
+pub fn published(conn: &mut DbConn, campaign_id: i64, limit: i64) -> QueryResult<Vec<Update>> {
+    updates::table
+        .filter(updates::campaign_id.eq(campaign_id))
+        .filter(updates::public.eq(true))
+        .filter(updates::state.ne(DRAFT))
+        .order(updates::started_at.desc())
+        .limit(limit)
+        .select(Update::as_select())
+        .load(conn)
 }
 
 pub fn sending(conn: &mut DbConn) -> QueryResult<Vec<Update>> {

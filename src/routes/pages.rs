@@ -129,15 +129,21 @@ async fn index(state: web::Data<AppState>) -> HttpResponse {
 /// Everything the campaign page shows, read in one go.
 async fn campaign_context(state: &AppState, slug: String) -> Result<(Campaign, tera::Context), AppError> {
     let (counts, tables) = (state.counts.clone(), state.breakdowns.clone());
-    let (campaign, detail) = state
+    let (campaign, detail, updates) = state
         .db
         .read(move |conn| {
             let c = campaigns::find_by_slug(conn, &slug)?.filter(|c| c.state != "draft").ok_or_else(AppError::campaign_not_found)?;
             let d = progress::public_detail(conn, &c, &counts, &tables)?;
-            Ok((c, d))
+            let u = crate::models::updates::published(conn, c.id, 10)?;
+            Ok((c, d, u))
         })
         .await?;
     let mut ctx = tera::Context::new();
+    let updates: Vec<_> = updates
+        .iter()
+        .map(|u| serde_json::json!({"id": u.id, "subject": u.subject, "body_md": u.body_md, "date": crate::clock::format_date(u.started_at.unwrap_or(u.created_at))}))
+        .collect();
+    ctx.insert("updates", &updates);
     ctx.insert("campaign", &serde_json::json!({
         "slug": campaign.slug,
         "title": campaign.title,

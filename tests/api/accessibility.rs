@@ -90,6 +90,17 @@ async fn supporter_pages_have_no_serious_accessibility_problems() {
     b.find(Locator::Css("form button[type=submit]")).await.unwrap().click().await.unwrap();
     until_page_shows(&b, "Thank you").await;
     check("reply recorded", audit(&b, &axe, "reply recorded").await);
+    // A sent update shown on the campaign page (the page is cached for a second).
+    app.sql(&format!(
+        "INSERT INTO updates (campaign_id, subject, body_md, state, created_by, created_at, updated_at, started_at, finished_at, public) \
+         SELECT id, 'The committee is listening', 'Thank you.\n\n* We gave evidence\n* [Read it](https://example.org/evidence)', 'sent', 'Staff', {now}, {now}, {now}, {now}, TRUE \
+         FROM campaigns WHERE slug = '{SLUG}'"
+    ))
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    b.goto(&app.url(&format!("/campaigns/{SLUG}"))).await.unwrap();
+    until_page_shows(&b, "The committee is listening").await;
+    check("campaign with an update", audit(&b, &axe, "campaign with an update").await);
     // 400 % zoom of a 1280-pixel window is a 320-pixel viewport: nothing may need sideways scrolling.
     b.set_window_size(320, 800).await.unwrap();
     for path in ["/".to_string(), format!("/campaigns/{SLUG}"), format!("/campaigns/{SLUG}/write?postcode=GU11+1AA"), "/privacy".to_string(), format!("/campaigns/{SLUG}/constituencies?postcode=GU11+1AA"), format!("/campaigns/{SLUG}/constituencies/E14001063"), link.clone()] {

@@ -61,7 +61,7 @@ on_both_backends!(an_update_reaches_every_opted_in_confirmed_signer_once_and_no_
     assert!(!staff.page(&list).await.contains("Some news"));
 
     let body = "## We were heard\n\nThe Justice Committee will **take evidence** in March.\n\n* thank you\n* keep going";
-    let res = staff.post(&list, &list, &[("subject", "Good news from Parliament"), ("body_md", body)]).await;
+    let res = staff.post(&list, &list, &[("subject", "Good news from Parliament"), ("body_md", body), ("public", "yes")]).await;
     assert_eq!(res.status(), 303);
     let id = update_id(&res);
     let page_path = format!("{list}/{id}");
@@ -113,6 +113,10 @@ on_both_backends!(an_update_reaches_every_opted_in_confirmed_signer_once_and_no_
     assert_eq!(stat(&html, "recipients"), 2);
     assert!(!html.contains("Send the update"), "a sent update cannot be sent again from its page");
     assert_eq!(staff.post(&list, &format!("{page_path}/send"), &[("confirm", "yes")]).await.status(), 409);
+    // Staff chose to show it on the campaign page too, and nothing there says who received it.
+    let campaign_page = app.get(&format!("/campaigns/{SLUG}")).await.text().await.unwrap();
+    assert!(campaign_page.contains("Good news from Parliament") && campaign_page.contains("<strong>take evidence</strong>"), "the update is on the campaign page");
+    assert!(!campaign_page.contains("Ada Able") && !campaign_page.contains("Hello"));
 
     // A mail program's one-click unsubscribe (RFC 8058): a POST to the header's address.
     let url = unsubscribe.trim_matches(['<', '>']).replace("http://rally.test", &app.address);
@@ -125,6 +129,7 @@ on_both_backends!(an_update_reaches_every_opted_in_confirmed_signer_once_and_no_
     assert_eq!(staff.post(&second, &format!("{second}/send"), &[("confirm", "yes")]).await.status(), 303);
     app.wait_for_emails("ben@example.com", 3).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!app.get(&format!("/campaigns/{SLUG}")).await.text().await.unwrap().contains("Second update"), "an update not marked public stays in the inbox");
     assert_eq!(update_emails(&app, "ada@example.com", "Second update"), 0);
     assert_eq!(update_emails(&app, "ben@example.com", "Second update"), 1);
 });

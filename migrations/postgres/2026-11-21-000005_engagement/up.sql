@@ -25,7 +25,9 @@ CREATE TABLE updates (
     finished_at BIGINT,
     recipients BIGINT NOT NULL DEFAULT 0,
     queued BIGINT NOT NULL DEFAULT 0,
-    last_signature_id BIGINT NOT NULL DEFAULT 0
+    last_signature_id BIGINT NOT NULL DEFAULT 0,
+    -- Shown on the campaign page once sent, as well as emailed.
+    public BOOLEAN NOT NULL DEFAULT TRUE
 );
 CREATE INDEX updates_campaign ON updates(campaign_id, state);
 

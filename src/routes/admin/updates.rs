@@ -48,11 +48,13 @@ impl Done {
 struct UpdateForm {
     subject: String,
     body_md: String,
+    public: bool,
 }
 
 impl UpdateForm {
     fn read(input: &Input) -> (UpdateForm, FieldErrors) {
-        let draft = UpdateForm { subject: field(input, "subject").trim().to_string(), body_md: field(input, "body_md").trim_end().to_string() };
+        let public = matches!(input.raw("public"), Some("yes" | "on" | "true" | "1"));
+        let draft = UpdateForm { subject: field(input, "subject").trim().to_string(), body_md: field(input, "body_md").trim_end().to_string(), public };
         let mut errors = FieldErrors::default();
         if draft.subject.is_empty() {
             errors.add("subject", "Enter a subject.");
@@ -85,6 +87,7 @@ fn update_json(u: &Update, progress: Option<&updates::Progress>) -> serde_json::
         "id": u.id,
         "subject": u.subject,
         "body_md": u.body_md,
+        "public": u.public,
         "state": u.state,
         "created_by": u.created_by,
         "created": format_time(u.created_at),
@@ -118,7 +121,8 @@ async fn list_page(state: &AppState, req: &HttpRequest, staff: &CurrentStaff, sl
     ctx.insert("updates", &all);
     ctx.insert("eligible", &eligible);
     ctx.insert("limits", &json!({"subject": SUBJECT_MAX, "body": BODY_MAX}));
-    let (values, errors) = refused.map(|(d, e)| (json!({"subject": d.subject, "body_md": d.body_md}), e)).unwrap_or((json!({"subject": "", "body_md": ""}), FieldErrors::default()));
+    let (values, errors) =
+        refused.map(|(d, e)| (json!({"subject": d.subject, "body_md": d.body_md, "public": d.public}), e)).unwrap_or((json!({"subject": "", "body_md": "", "public": true}), FieldErrors::default()));
     ctx.insert("values", &values);
     ctx.insert("errors", &first_errors(&errors));
     ctx.insert("error_count", &errors.0.len());
@@ -145,7 +149,7 @@ async fn create(state: web::Data<AppState>, req: HttpRequest, staff: CurrentStaf
             .db
             .write(move |conn| {
                 let now = now_ms();
-                let id = updates::create(conn, campaign.id, &d.subject, &d.body_md, &staff_name, now)?;
+                let id = updates::create(conn, campaign.id, &d.subject, &d.body_md, d.public, &staff_name, now)?;
                 audit::record(conn, Some(staff_id), &staff_name, "update.create", &format!("{slug_for_log}: drafted update {id}"), now)?;
                 Ok(id)
             })
@@ -185,8 +189,8 @@ async fn one_page(
     ctx.insert("limits", &json!({"subject": SUBJECT_MAX, "body": BODY_MAX}));
     ctx.insert("notice", &notice);
     let (values, errors) = match unsaved {
-        Some((d, e)) => (json!({"subject": d.subject, "body_md": d.body_md}), e),
-        None => (json!({"subject": update.subject, "body_md": update.body_md}), FieldErrors::default()),
+        Some((d, e)) => (json!({"subject": d.subject, "body_md": d.body_md, "public": d.public}), e),
+        None => (json!({"subject": update.subject, "body_md": update.body_md, "public": update.public}), FieldErrors::default()),
     };
     // The preview is of what is in the form: the saved draft, or what was just typed.
     ctx.insert("preview", &(!errors.0.contains_key("subject") && !errors.0.contains_key("body_md")));
@@ -217,7 +221,7 @@ async fn save(state: web::Data<AppState>, req: HttpRequest, staff: CurrentStaff,
         if !errors.is_empty() {
             return one_page(&state, &req, &staff, &slug, id, StatusCode::UNPROCESSABLE_ENTITY, Some((d, errors)), None).await;
         }
-        let changed = state.db.write(move |conn| Ok(updates::edit_draft(conn, update.id, &d.subject, &d.body_md, now_ms())?)).await?;
+        let changed = state.db.write(move |conn| Ok(updates::edit_draft(conn, update.id, &d.subject, &d.body_md, d.public, now_ms())?)).await?;
         if changed == 0 {
             return Err(not_a_draft());
         }
@@ -277,7 +281,7 @@ async fn send(state: web::Data<AppState>, req: HttpRequest, staff: CurrentStaff,
         if !input.flag("confirm") {
             let mut errors = FieldErrors::default();
             errors.add("confirm", "Tick the box to say you have checked the update and want to send it to everyone listed.");
-            let d = UpdateForm { subject: update.subject, body_md: update.body_md };
+            let d = UpdateForm { subject: update.subject, body_md: update.body_md, public: update.public };
             return one_page(&state, &req, &staff, &slug, id, StatusCode::UNPROCESSABLE_ENTITY, Some((d, errors)), None).await;
         }
         let (staff_id, staff_name) = (staff.0.id, staff.0.name.clone());
