@@ -155,6 +155,20 @@ pub async fn forget(state: &AppState, raw: String) -> Result<Held, AppError> {
     Ok(was)
 }
 
+/// The campaign an unsubscribe link is about, for the page that asks to confirm; 404 for an
+/// unknown or expired link, so a mistyped one does not pretend to work.
+pub async fn unsubscribe_campaign(state: &AppState, raw: String) -> Result<String, AppError> {
+    state
+        .db
+        .read(move |conn| {
+            let token = token_model::find(conn, &raw)?.filter(|t| t.purpose == UNSUBSCRIBE && t.expires_at >= now_ms()).ok_or_else(not_found)?;
+            let title: Option<String> =
+                signatures::table.inner_join(campaigns::table).filter(signatures::id.eq(token.subject_id)).select(campaigns::title).first(conn).optional()?;
+            title.ok_or_else(not_found)
+        })
+        .await
+}
+
 /// One-click unsubscribe from campaign updates for one signature.
 pub async fn unsubscribe(state: &AppState, raw: String) -> Result<String, AppError> {
     state

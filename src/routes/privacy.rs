@@ -66,10 +66,17 @@ async fn send_goodbye(state: &AppState, held: &Held) -> anyhow::Result<()> {
 
 #[get("/unsubscribe/{token}")]
 async fn unsubscribe_page(state: web::Data<AppState>, token: web::Path<String>) -> HttpResponse {
-    let mut ctx = tera::Context::new();
-    ctx.insert("token", &token.into_inner());
-    ctx.insert("done", &false);
-    private(render(&state, StatusCode::OK, "unsubscribe.html", ctx))
+    let token = token.into_inner();
+    private(match forget::unsubscribe_campaign(&state, token.clone()).await {
+        Ok(campaign) => {
+            let mut ctx = tera::Context::new();
+            ctx.insert("token", &token);
+            ctx.insert("campaign", &campaign);
+            ctx.insert("done", &false);
+            render(&state, StatusCode::OK, "unsubscribe.html", ctx)
+        }
+        Err(e) => error_page(&state, &e),
+    })
 }
 
 /// Also the target of `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058).

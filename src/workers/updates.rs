@@ -43,6 +43,10 @@ pub async fn run(state: AppState) {
 /// Queues up to `allowance` emails across the updates being sent; returns how many it queued.
 pub async fn queue_round(state: &AppState, allowance: i64) -> Result<i64, AppError> {
     let per_round = allowance;
+    // Most seconds nothing is being sent: find that out with a read, not a turn at the writer.
+    if state.db.read(|conn| Ok(updates::sending(conn)?.is_empty())).await? {
+        return Ok(0);
+    }
     state
         .db
         .write_background(move |conn| {

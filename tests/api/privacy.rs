@@ -65,6 +65,10 @@ on_both_backends!(unsubscribe_is_one_click_and_keeps_the_signature, |app: TestAp
     app.post_json("/api/confirmations", &json!({"token": mail[0].confirm_token()})).await;
     let re = regex::Regex::new(r"/unsubscribe/([A-Za-z0-9_-]+)").unwrap();
     let token = re.captures(&mail[0].text()).map(|c| c[1].to_string()).expect("an unsubscribe link for someone who asked for updates");
+    // Opening the link names the campaign and changes nothing; a made-up link is not found.
+    let page = app.get(&format!("/unsubscribe/{token}")).await.text().await.unwrap();
+    assert!(page.contains("Free, independent legal advice") && page.contains("Stop updates"), "{page}");
+    assert_eq!(app.get("/unsubscribe/not-a-real-token").await.status(), 404);
     // RFC 8058 one-click: a POST with List-Unsubscribe=One-Click.
     let res = app.client.post(app.url(&format!("/unsubscribe/{token}"))).header("content-type", "application/x-www-form-urlencoded").body("List-Unsubscribe=One-Click").send().await.unwrap();
     assert_eq!(res.status(), 200);
