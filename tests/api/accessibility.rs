@@ -117,3 +117,53 @@ async fn supporter_pages_have_no_serious_accessibility_problems() {
     b.close().await.unwrap();
     assert!(problems.is_empty(), "serious or critical accessibility problems: {}", serde_json::to_string_pretty(&problems).unwrap());
 }
+
+/// The staff pages for updates, used in a real browser: write, see the errors, preview, send and
+/// watch the progress, then the campaign dashboard, each page checked by axe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_update_pages_have_no_serious_accessibility_problems() {
+    let Ok(axe) = std::fs::read_to_string(AXE) else {
+        skipped("accessibility test", "axe-core is not installed: run `npm ci --prefix tests/a11y` (.ci/run does)");
+        return;
+    };
+    let Some((b, _driver)) = browser().await else { return };
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    app.add_staff("ed@campaign.example", "Eda Editor", "editor").await;
+    let mut problems = Vec::new();
+    let mut check = |name: &'static str, found: Vec<Value>| {
+        if !found.is_empty() {
+            problems.push(json!({"page": name, "violations": found}));
+        }
+    };
+    let updates = format!("/admin/campaigns/{SLUG}/updates");
+    b.goto(&app.url(&updates)).await.unwrap();
+    until_page_shows(&b, "Staff sign-in").await;
+    b.find(Locator::Id("email")).await.unwrap().send_keys("ed@campaign.example").await.unwrap();
+    b.find(Locator::Id("password")).await.unwrap().send_keys(STAFF_PASSWORD).await.unwrap();
+    b.find(Locator::Css("form button[type=submit]")).await.unwrap().click().await.unwrap();
+    until_page_shows(&b, "Write an update").await;
+    check("updates", audit(&b, &axe, "updates").await);
+
+    b.find(Locator::XPath("//button[normalize-space()='Save draft']")).await.unwrap().click().await.unwrap();
+    until_page_shows(&b, "Enter a subject.").await;
+    check("updates with errors", audit(&b, &axe, "updates with errors").await);
+
+    b.find(Locator::Id("subject")).await.unwrap().send_keys("News from the committee").await.unwrap();
+    b.find(Locator::Id("body_md")).await.unwrap().send_keys("## What happened\n\nThank you for **signing**.").await.unwrap();
+    b.find(Locator::XPath("//button[normalize-space()='Save draft']")).await.unwrap().click().await.unwrap();
+    until_page_shows(&b, "Send me a test").await;
+    check("draft with preview", audit(&b, &axe, "draft with preview").await);
+
+    b.find(Locator::XPath("//button[normalize-space()='Send the update']")).await.unwrap().click().await.unwrap();
+    until_page_shows(&b, "Tick the box").await;
+    check("send refused", audit(&b, &axe, "send refused").await);
+    b.find(Locator::Id("confirm")).await.unwrap().click().await.unwrap();
+    b.find(Locator::XPath("//button[normalize-space()='Send the update']")).await.unwrap().click().await.unwrap();
+    until_page_shows(&b, "Sending has started").await;
+    check("progress", audit(&b, &axe, "progress").await);
+    b.goto(&app.url(&format!("/admin/campaigns/{SLUG}/dashboard"))).await.unwrap();
+    until_page_shows(&b, "Did MPs reply?").await;
+    check("campaign dashboard", audit(&b, &axe, "campaign dashboard").await);
+    b.close().await.unwrap();
+    assert!(problems.is_empty(), "serious or critical accessibility problems: {}", serde_json::to_string_pretty(&problems).unwrap());
+}
