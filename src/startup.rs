@@ -119,6 +119,18 @@ impl Application {
                         Ok(res)
                     }
                 })
+                .wrap_fn(|mut req, srv| {
+                    // HEAD is GET without the body (uptime monitors and link checkers use it).
+                    let head = req.method() == actix_web::http::Method::HEAD;
+                    if head {
+                        req.head_mut().method = actix_web::http::Method::GET;
+                    }
+                    let fut = srv.call(req);
+                    async move {
+                        let res = fut.await?;
+                        Ok(if head { res.map_body(|_, _| actix_web::body::BoxBody::new(())) } else { res.map_into_boxed_body() })
+                    }
+                })
                 .configure(routes::configure)
                 .default_service(web::to(routes::pages::not_found))
         })

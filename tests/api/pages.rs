@@ -51,3 +51,15 @@ async fn hsts_is_sent_when_rally_is_served_over_https() {
     let res = app.get("/").await;
     assert!(res.headers()["strict-transport-security"].to_str().unwrap().starts_with("max-age="));
 }
+
+on_both_backends!(head_answers_like_get_without_a_body, |app: TestApp| async move {
+    for (path, content_type) in [("/healthz", "application/json"), (&format!("/campaigns/{SLUG}") as &str, "text/html"), ("/api/campaigns", "application/json")] {
+        let res = app.client.head(app.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 200, "HEAD {path}");
+        assert!(res.headers()["content-type"].to_str().unwrap().starts_with(content_type), "HEAD {path}");
+        assert!(res.bytes().await.unwrap().is_empty(), "HEAD {path} has no body");
+    }
+    assert_eq!(app.client.head(app.url("/no-such-page")).send().await.unwrap().status(), 404);
+    // HEAD never reaches an action: an address that only takes POST still refuses it.
+    assert_eq!(app.client.head(app.url("/api/confirmations")).send().await.unwrap().status(), 405);
+});
