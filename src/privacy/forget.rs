@@ -160,13 +160,16 @@ pub async fn forget(state: &AppState, raw: String) -> Result<Held, AppError> {
 pub async fn unsubscribe_campaign(state: &AppState, raw: String) -> Result<String, AppError> {
     state
         .db
-        .read(move |conn| {
-            let token = token_model::find(conn, &raw)?.filter(|t| t.purpose == UNSUBSCRIBE && t.expires_at >= now_ms()).ok_or_else(not_found)?;
-            let title: Option<String> =
-                signatures::table.inner_join(campaigns::table).filter(signatures::id.eq(token.subject_id)).select(campaigns::title).first(conn).optional()?;
-            title.ok_or_else(not_found)
-        })
+        .read(move |conn| Ok(unsubscribe_target(conn, &raw)?.1))
         .await
+}
+
+/// The signature a live unsubscribe link is for, and its campaign's title; 404 otherwise.
+fn unsubscribe_target(conn: &mut DbConn, raw: &str) -> Result<(i64, String), AppError> {
+    let token = token_model::find(conn, raw)?.filter(|t| t.purpose == UNSUBSCRIBE && t.expires_at >= now_ms()).ok_or_else(not_found)?;
+    let title: Option<String> =
+        signatures::table.inner_join(campaigns::table).filter(signatures::id.eq(token.subject_id)).select(campaigns::title).first(conn).optional()?;
+    Ok((token.subject_id, title.ok_or_else(not_found)?))
 }
 
 /// One-click unsubscribe from campaign updates for one signature.
@@ -174,11 +177,9 @@ pub async fn unsubscribe(state: &AppState, raw: String) -> Result<String, AppErr
     state
         .db
         .write(move |conn| {
-            let token = token_model::find(conn, &raw)?.filter(|t| t.purpose == UNSUBSCRIBE && t.expires_at >= now_ms()).ok_or_else(not_found)?;
-            diesel::update(signatures::table.find(token.subject_id)).set(signatures::updates_opt_in.eq(false)).execute(conn)?;
-            let title: Option<String> =
-                signatures::table.inner_join(campaigns::table).filter(signatures::id.eq(token.subject_id)).select(campaigns::title).first(conn).optional()?;
-            title.ok_or_else(not_found)
+            let (signature_id, title) = unsubscribe_target(conn, &raw)?;
+            diesel::update(signatures::table.find(signature_id)).set(signatures::updates_opt_in.eq(false)).execute(conn)?;
+            Ok(title)
         })
         .await
 }

@@ -9,7 +9,7 @@ use crate::db::is_unique_violation;
 use crate::error::AppError;
 use crate::models::campaigns::{self, CampaignState};
 use crate::models::constituencies;
-use crate::routes::pages::{error_page, render};
+use crate::routes::pages::{error_page, no_store, render};
 use crate::state::AppState;
 use crate::workers::mp_digest;
 
@@ -88,7 +88,7 @@ async fn stop_page(state: web::Data<AppState>, token: web::Path<String>) -> Http
         Ok(render(&state, StatusCode::OK, "digest_stop.html", ctx))
     }
     .await;
-    with_cache(r.unwrap_or_else(|e| error_page(&state, &e)), "no-store")
+    no_store(r.unwrap_or_else(|e| error_page(&state, &e)))
 }
 
 /// The button, and the `List-Unsubscribe-Post: List-Unsubscribe=One-Click` target (RFC 8058):
@@ -113,5 +113,5 @@ async fn stop_submit(state: web::Data<AppState>, token: web::Path<String>) -> Ht
         Ok::<_, AppError>(render(&state, StatusCode::OK, "digest_stop.html", ctx))
     }
     .await;
-    with_cache(r.unwrap_or_else(|e| error_page(&state, &e)), "no-store")
+    no_store(r.unwrap_or_else(|e| error_page(&state, &e)))
 }

@@ -399,7 +399,8 @@ async fn signers(state: web::Data<AppState>, slug: web::Path<String>) -> HttpRes
     page_result(&state, r)
 }
 
-fn no_store(mut res: HttpResponse) -> HttpResponse {
+/// For pages reached by a personal link: never kept by a browser or a proxy.
+pub fn no_store(mut res: HttpResponse) -> HttpResponse {
     res.headers_mut().insert(header::CACHE_CONTROL, "no-store".parse().expect("static"));
     res
 }

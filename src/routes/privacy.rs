@@ -1,12 +1,12 @@
 //! Public privacy routes: `/forget/{token}` (see and delete everything) and `/unsubscribe/{token}`.
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use lettre::message::Mailbox;
 
 use crate::error::AppError;
 use crate::privacy::forget::{self, Held};
 use crate::rate_limit::Action;
-use crate::routes::pages::{error_page, render};
+use crate::routes::pages::{error_page, no_store, render};
 use crate::services::mailer::OutgoingEmail;
 use crate::state::AppState;
 use crate::templates::render_email;
@@ -15,15 +15,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(forget_page).service(forget_submit).service(unsubscribe_page).service(unsubscribe_submit);
 }
 
-fn private(mut res: HttpResponse) -> HttpResponse {
-    res.headers_mut().insert(header::CACHE_CONTROL, "no-store".parse().expect("static"));
-    res
-}
-
 #[get("/forget/{token}")]
 async fn forget_page(state: web::Data<AppState>, token: web::Path<String>) -> HttpResponse {
     let token = token.into_inner();
-    private(match forget::describe(&state, token.clone()).await {
+    no_store(match forget::describe(&state, token.clone()).await {
         Ok(held) => {
             let mut ctx = tera::Context::new();
             ctx.insert("held", &held);
@@ -48,7 +43,7 @@ async fn forget_submit(state: web::Data<AppState>, token: web::Path<String>, req
         Ok::<_, AppError>(render(&state, StatusCode::OK, "forgotten.html", tera::Context::new()))
     }
     .await;
-    private(r.unwrap_or_else(|e| error_page(&state, &e)))
+    no_store(r.unwrap_or_else(|e| error_page(&state, &e)))
 }
 
 async fn send_goodbye(state: &AppState, held: &Held) -> anyhow::Result<()> {
@@ -67,7 +62,7 @@ async fn send_goodbye(state: &AppState, held: &Held) -> anyhow::Result<()> {
 #[get("/unsubscribe/{token}")]
 async fn unsubscribe_page(state: web::Data<AppState>, token: web::Path<String>) -> HttpResponse {
     let token = token.into_inner();
-    private(match forget::unsubscribe_campaign(&state, token.clone()).await {
+    no_store(match forget::unsubscribe_campaign(&state, token.clone()).await {
         Ok(campaign) => {
             let mut ctx = tera::Context::new();
             ctx.insert("token", &token);
@@ -82,7 +77,7 @@ async fn unsubscribe_page(state: web::Data<AppState>, token: web::Path<String>) 
 /// Also the target of `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058).
 #[post("/unsubscribe/{token}")]
 async fn unsubscribe_submit(state: web::Data<AppState>, token: web::Path<String>) -> HttpResponse {
-    private(match forget::unsubscribe(&state, token.into_inner()).await {
+    no_store(match forget::unsubscribe(&state, token.into_inner()).await {
         Ok(campaign) => {
             let mut ctx = tera::Context::new();
             ctx.insert("done", &true);

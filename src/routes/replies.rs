@@ -3,7 +3,7 @@
 //! an email; the answer is recorded by the POST, from the page's button or straight from a mail
 //! program that posts the link (the answer then comes in the query). Answering again changes
 //! the answer, as a reply may arrive after someone said there was none.
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
@@ -11,7 +11,7 @@ use crate::clock::now_ms;
 use crate::error::AppError;
 use crate::rate_limit::Action;
 use crate::routes::input::{read_body, Input};
-use crate::routes::pages::{error_page, render};
+use crate::routes::pages::{error_page, no_store, render};
 use crate::state::AppState;
 use crate::workers::reply_survey::{self, Answer, Survey};
 
@@ -26,12 +26,6 @@ fn not_found() -> AppError {
         "token_not_found",
         "This link is not valid any more. It may have expired, or the letter it was about has been deleted. There is nothing you need to do.".into(),
     )
-}
-
-/// Token pages are personal: never kept by a browser or a proxy.
-fn no_store(mut res: HttpResponse) -> HttpResponse {
-    res.headers_mut().insert(header::CACHE_CONTROL, "no-store".parse().expect("static"));
-    res
 }
 
 /// The `answer` in the link's query, as sent (it may be anything).

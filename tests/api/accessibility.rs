@@ -6,7 +6,7 @@ use std::io::Write;
 use fantoccini::Locator;
 use serde_json::{json, Value};
 
-use crate::browser::{browser, until_page_shows};
+use crate::browser::{browser, until_page_shows, Driver};
 use crate::helpers::*;
 
 const AXE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/a11y/node_modules/axe-core/axe.min.js");
@@ -27,13 +27,19 @@ async fn audit(b: &fantoccini::Client, axe: &str, name: &str) -> Vec<Value> {
     all.into_iter().filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical"))).collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn supporter_pages_have_no_serious_accessibility_problems() {
+/// axe-core's source and a browser to run it in, or `None` (after saying why) when either is missing.
+async fn axe_in_browser() -> Option<(String, fantoccini::Client, Driver)> {
     let Ok(axe) = std::fs::read_to_string(AXE) else {
         skipped("accessibility test", "axe-core is not installed: run `npm ci --prefix tests/a11y` (.ci/run does)");
-        return;
+        return None;
     };
-    let Some((b, _driver)) = browser().await else { return };
+    let (b, driver) = browser().await?;
+    Some((axe, b, driver))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn supporter_pages_have_no_serious_accessibility_problems() {
+    let Some((axe, b, _driver)) = axe_in_browser().await else { return };
     let app = spawn_app(Backend::Sqlite).await.unwrap();
     app.postcode_exists("GU11 1AA", "E14001063", "Aldershot").await;
     app.sql("INSERT INTO constituencies (ons_code, name, mp_checked_at) VALUES ('E14001063', 'Aldershot', 0);
@@ -122,11 +128,7 @@ async fn supporter_pages_have_no_serious_accessibility_problems() {
 /// watch the progress, then the campaign dashboard, each page checked by axe.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn staff_update_pages_have_no_serious_accessibility_problems() {
-    let Ok(axe) = std::fs::read_to_string(AXE) else {
-        skipped("accessibility test", "axe-core is not installed: run `npm ci --prefix tests/a11y` (.ci/run does)");
-        return;
-    };
-    let Some((b, _driver)) = browser().await else { return };
+    let Some((axe, b, _driver)) = axe_in_browser().await else { return };
     let app = spawn_app(Backend::Sqlite).await.unwrap();
     app.add_staff("ed@campaign.example", "Eda Editor", "editor").await;
     let mut problems = Vec::new();

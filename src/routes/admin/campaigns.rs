@@ -15,7 +15,7 @@ use crate::error::{AppError, FieldErrors};
 use crate::letters::write::MP;
 use crate::models::campaigns::{self, Campaign, CampaignChanges, CampaignState, NewCampaign};
 use crate::models::{audit, letter_templates, milestones, signatures, targets};
-use crate::routes::admin::{fail, form, page, see_other};
+use crate::routes::admin::{form, page, respond, see_other};
 use crate::routes::input::Input;
 use crate::staff::session::CurrentStaff;
 use crate::state::AppState;
@@ -104,10 +104,6 @@ pub fn format_time(ms: i64) -> String {
 pub async fn load_campaign(state: &AppState, slug: &str) -> Result<Campaign, AppError> {
     let slug = slug.to_string();
     state.db.read(move |conn| Ok(campaigns::find_by_slug(conn, &slug)?)).await?.ok_or_else(AppError::campaign_not_found)
-}
-
-fn respond(state: &AppState, r: Result<HttpResponse, AppError>) -> HttpResponse {
-    r.unwrap_or_else(|e| fail(state, e))
 }
 
 /// One line of text: no control characters, trimmed, at most `max` characters.

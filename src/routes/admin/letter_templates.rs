@@ -18,7 +18,7 @@ use crate::letters::write::MP;
 use crate::models::campaigns::Campaign;
 use crate::models::{audit, letter_templates, targets};
 use crate::routes::admin::campaigns::{field, format_time, load_campaign, Done};
-use crate::routes::admin::{fail, form, page, see_other};
+use crate::routes::admin::{form, page, respond, see_other};
 use crate::staff::session::CurrentStaff;
 use crate::state::AppState;
 
@@ -129,10 +129,6 @@ async fn editor_page(state: &AppState, req: &HttpRequest, staff: &CurrentStaff, 
     ctx.insert("notice", &shown.notice);
     ctx.insert("limits", &json!({"subject": SUBJECT_MAX, "body": BODY_MAX}));
     Ok(page(state, req, Some(&staff.0), status, "admin/letter_edit.html", ctx))
-}
-
-fn respond(state: &AppState, r: Result<HttpResponse, AppError>) -> HttpResponse {
-    r.unwrap_or_else(|e| fail(state, e))
 }
 
 fn editor_url(slug: &str, key: &str) -> String {

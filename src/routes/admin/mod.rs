@@ -81,3 +81,8 @@ pub fn see_other(location: &str) -> HttpResponse {
 pub fn fail(state: &AppState, e: AppError) -> HttpResponse {
     error_page(state, &e)
 }
+
+/// A handler's page, or its error shown as a page.
+pub fn respond(state: &AppState, r: Result<HttpResponse, AppError>) -> HttpResponse {
+    r.unwrap_or_else(|e| fail(state, e))
+}

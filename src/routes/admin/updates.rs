@@ -12,7 +12,7 @@ use crate::models::campaigns::Campaign;
 use crate::models::updates::{self, Update};
 use crate::models::audit;
 use crate::routes::admin::campaigns::{field, first_errors, format_time, load_campaign};
-use crate::routes::admin::{fail, form, page, see_other};
+use crate::routes::admin::{form, page, respond, see_other};
 use crate::routes::input::Input;
 use crate::staff::session::CurrentStaff;
 use crate::state::AppState;
@@ -74,10 +74,6 @@ impl UpdateForm {
     }
 }
 
-fn respond(state: &AppState, r: Result<HttpResponse, AppError>) -> HttpResponse {
-    r.unwrap_or_else(|e| fail(state, e))
-}
-
 fn campaign_json(c: &Campaign) -> serde_json::Value {
     json!({"slug": c.slug, "title": c.title, "state": c.state})
 }
@@ -96,8 +92,6 @@ fn update_json(u: &Update, progress: Option<&updates::Progress>) -> serde_json::
         "recipients": u.recipients,
         "queued": u.queued,
         "progress": progress,
-        // Sent or skipped (a signer who unsubscribed after it was queued), out of those queued.
-        "done": progress.map(|p| p.sent + p.failed).unwrap_or(0),
     })
 }
 
