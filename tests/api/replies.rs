@@ -306,3 +306,26 @@ on_both_backends!(the_dashboard_shows_reply_rates_per_mp_and_per_party, |app: Te
     let html = b.page(&path).await;
     assert_counts(&row(&html, "data-mp", "Alex Baker"), [("delivered", "3"), ("asked", "3"), ("answered", "3"), ("replied", "2"), ("not_addressed", "1"), ("acknowledgement", "0"), ("no_reply", "0"), ("reply_rate", "100%")]);
 });
+
+on_both_backends!(letters_written_before_rally_first_asked_are_never_asked_about, |app: TestApp| async move {
+    seat(&app, &ALDERSHOT).await;
+    // A letter delivered fifteen days ago, written before this Rally ever asked the question
+    // (its writer saw a privacy notice without it), beside one written since.
+    let long_ago = rally::clock::now_ms() - 30 * 24 * 3_600_000;
+    let sent = rally::clock::now_ms() - 15 * 24 * 3_600_000;
+    app.sql(&format!(
+        "INSERT INTO letters (campaign_id, target_key, target_name, target_email, ons_code, writer_name, writer_email, writer_email_key, \
+         address_line1, town, postcode, subject, body, state, created_at, confirmed_at, sent_at) \
+         SELECT id, 'mp', '{mp}', '{to}', '{ons}', 'Old Writer', 'old@example.com', 'old@example.com', '1 High Street', 'Aldershot', 'GU11 1AA', \
+         'A letter', 'Dear MP', 'sent', {long_ago}, {sent}, {sent} FROM campaigns WHERE slug = '{SLUG}'",
+        mp = ALDERSHOT.mp,
+        to = ALDERSHOT.email,
+        ons = ALDERSHOT.ons,
+    ))
+    .await;
+    write_and_deliver(&app, "mp", "New Writer", "new@example.com", ALDERSHOT.postcode).await;
+    app.advance_clock(14 * DAY);
+    let asked = app.wait_for_emails("new@example.com", 3).await;
+    assert!(asked[2].subject().contains("reply"), "{}", asked[2].subject());
+    still(&app, "old@example.com", 0, "a letter from before the question existed is not asked about").await;
+});

@@ -222,3 +222,35 @@ async fn an_update_carries_on_after_a_restart_sqlite() {
 async fn an_update_carries_on_after_a_restart_postgres() {
     update_survives_a_restart(Backend::Postgres).await;
 }
+
+/// At a slow pace (one a second), someone who signed first but confirms after the sender has
+/// gone past them is still reached, once, by the sweep that follows the pass in signature order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signer_who_confirms_while_it_is_sending_gets_it_too() {
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        s.insert("RALLY_UPDATE_RATE".into(), "60".into());
+    })
+    .await
+    .unwrap();
+    app.postcode_exists("SW1A 1AA", "E14001172", "Cities of London and Westminster").await;
+    // Signs first (the lowest id) but does not confirm yet.
+    assert_eq!(app.sign(&opted_in("Late Lou", "lou@example.com")).await.status(), 202);
+    for i in 0..4 {
+        app.sign_and_confirm(&opted_in("Early Bird", &format!("early{i}@example.com"))).await;
+    }
+    let staff = app.signed_in("editor").await;
+    let list = format!("/admin/campaigns/{SLUG}/updates");
+    let res = staff.post(&list, &list, &[("subject", "Slow news"), ("body_md", "One at a time.")]).await;
+    let page = format!("{list}/{}", update_id(&res));
+    assert_eq!(staff.post(&page, &format!("{page}/send"), &[("confirm", "yes")]).await.status(), 303);
+    // Once the sender has passed the first signers, Lou confirms.
+    wait_until("the first early signer has it", Duration::from_secs(20), || async { update_emails(&app, "early0@example.com", "Slow news") == 1 }).await;
+    app.confirm_from_email("lou@example.com").await;
+    wait_until("Lou has it too", Duration::from_secs(30), || async { update_emails(&app, "lou@example.com", "Slow news") == 1 }).await;
+    for i in 0..4 {
+        app.wait_for_emails_within(&format!("early{i}@example.com"), 2, Duration::from_secs(30)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(update_emails(&app, "lou@example.com", "Slow news"), 1, "once");
+    assert!((0..4).all(|i| update_emails(&app, &format!("early{i}@example.com"), "Slow news") == 1));
+}
